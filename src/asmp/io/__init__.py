@@ -1,0 +1,1 @@
+"""Reading and writing what the pipeline touches: video, audio, HDF5 files and shards."""

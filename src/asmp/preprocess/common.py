@@ -1,0 +1,65 @@
+"""What every per-video stage shares: its command-line contract, output file and windows.
+
+A stage is a library function plus ``asmp stage NAME INPUT... --config CFG --out OUT.h5``.
+Its output is an HDF5 file of kind ``stage/NAME`` written atomically, carrying the
+resolved config, its hash, the backend and the weight file's SHA-256 (docs/stages.md).
+
+The decode stage's file, read by every later stage, holds ``frames`` ``[T,H,W,3]`` uint8
+RGB at ``video.fps`` and ``audio`` ``[S]`` float32 mono at ``audio.sample_rate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from asmp.config import Config, config_hash, load_config
+from asmp.errors import AsmpError
+from asmp.io.hdf5 import open_h5, write_h5
+
+
+def add_stage_arguments(p: argparse.ArgumentParser, inputs: dict[str, str]) -> None:
+    """Positional inputs (name -> help), plus ``--config`` and ``--out``."""
+    for name, help_ in inputs.items():
+        p.add_argument(name, type=Path, help=help_)
+    p.add_argument("--config", required=True, type=Path, help="dataset config YAML")
+    p.add_argument("--out", required=True, type=Path, help="output HDF5 file (written atomically)")
+
+
+def stage_config(args: argparse.Namespace) -> Config:
+    """The resolved config named by ``--config``."""
+    return load_config(args.config)
+
+
+@contextlib.contextmanager
+def stage_file(out: str | Path, stage: str, cfg: Config, backend: str | None = None,
+               weights_sha256: str | None = None, **attrs: Any) -> Iterator[h5py.File]:  # fmt: skip
+    """Open a stage output atomically with the common provenance attributes."""
+    with write_h5(out, f"stage/{stage}", config=cfg, config_hash=config_hash(cfg),
+                  backend=backend, weights_sha256=weights_sha256, **attrs) as f:  # fmt: skip
+        yield f
+
+
+def read_stage(path: str | Path, stage: str) -> h5py.File:
+    """Open a stage output, checking it is of kind ``stage/<stage>``."""
+    f = open_h5(path)
+    kind = f.attrs.get("kind")
+    if kind != f"stage/{stage}":
+        f.close()
+        raise AsmpError(f"expected a '{stage}' stage file, found kind {kind!r}", path)
+    return f
+
+
+def window_starts(n_frames: int, window_frames: int) -> np.ndarray:
+    """Start frames of the complete windows of a video (``[W]`` int).
+
+    Window ``w`` covers frames ``[w*L, (w+1)*L)``; its first frame is the reference frame;
+    a trailing partial window is dropped.
+    """
+    return np.arange(n_frames // window_frames, dtype=np.int64) * window_frames
