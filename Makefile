@@ -1,0 +1,44 @@
+# Two commands a new user needs (README): `make demo` and `make test`.
+# Both set everything up first: uv (if missing), the system libraries open3d loads,
+# and the locked Python environment in .venv.
+
+SHELL := /bin/bash
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.uv/bin/uv)
+# Shared libraries the open3d wheel loads, and the Debian packages that provide them.
+SYSTEM_LIBS := libusb-1.0.so.0 libGL.so.1 libEGL.so.1 libX11.so.6 libudev.so.1
+SYSTEM_PKGS := libusb-1.0-0 libgl1 libegl1 libx11-6 libudev1
+DEMO_DIR ?= results/smoke
+PYTEST_ARGS ?=
+
+.PHONY: setup system-libs demo test lint bench
+
+$(UV):
+	python3 -m venv $(CURDIR)/.uv && $(CURDIR)/.uv/bin/pip install --quiet uv
+
+system-libs:
+	@missing=$$(for l in $(SYSTEM_LIBS); do /sbin/ldconfig -p | grep -q "$$l" || echo $$l; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system libraries for open3d ($$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PKGS) >/dev/null; \
+	  else \
+	    echo "open3d needs system libraries ($$missing); run: sudo apt-get install -y $(SYSTEM_PKGS)"; exit 1; \
+	  fi; \
+	fi
+
+setup: $(UV) system-libs
+	$(UV) sync --locked
+
+# Until the end-to-end demo lands (docs/roadmap.md), the demo is a smoke run of the
+# `asmp` command on a freshly generated synthetic dataset.
+demo: setup
+	rm -rf $(DEMO_DIR)
+	$(UV) run asmp synth --out $(DEMO_DIR)/data --clips 3 --seed 0
+	$(UV) run asmp inspect $(DEMO_DIR)/data/gt/$$(ls $(DEMO_DIR)/data/gt | head -1)
+	@echo "demo: synthetic clips in $(DEMO_DIR)/data"
+
+test: setup
+	$(UV) run pytest -n 2 $(PYTEST_ARGS)
+
+lint: setup
+	$(UV) run ruff check src tests benchmarks

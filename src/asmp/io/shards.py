@@ -1,0 +1,313 @@
+"""The shard format, version 1 (docs/shards.md): many video records in one HDF5 file.
+
+A shard stores each kind of row in a *table* (an HDF5 group whose datasets share their
+first dimension). Ragged per-video data use a CSR layout: every table but ``videos`` has
+an ``offsets`` dataset ``[V+1]`` so that video ``i`` owns rows ``offsets[i]:offsets[i+1]``.
+A record file (one video) is a shard with ``V = 1``.
+
+:data:`FIELDS` is the single description of the format; the writer, the reader, the
+validator and the documentation test all follow it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from asmp.errors import AsmpError
+from asmp.io.hdf5 import json_attr, open_h5, write_h5
+
+SCHEMA_VERSION = 1
+KIND = "shard"
+
+#: Node roles.
+AUDITORY, CONTEXT, BACKGROUND = 0, 1, 2
+
+_STR = h5py.string_dtype()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One dataset of the format.
+
+    ``shape`` gives the trailing dimensions after the row dimension; ``"L"`` is the
+    window length and ``"D"`` the feature size, both root attributes.
+    """
+
+    table: str
+    name: str
+    dtype: Any
+    shape: tuple[int | str, ...]
+    unit: str
+    doc: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.table}/{self.name}"
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("videos", "id", _STR, (), "", "video id (the manifest's clip_id)"),
+    Field("videos", "sha256", "S64", (), "", "SHA-256 of the source video file (hex)"),
+    Field("videos", "split", _STR, (), "", "train, val or test"),
+    Field("videos", "sound_classes", _STR, (), "", "the video's sound classes, ';'-separated"),
+    Field("videos", "fps", np.float32, (), "1/s", "frame rate after resampling"),
+    Field("videos", "source_fps", np.float32, (), "1/s", "frame rate of the source file"),
+    Field("videos", "duration", np.float64, (), "s", "duration of the decoded video"),
+    Field("videos", "frame_size", np.int32, (2,), "px", "decoded frame height, width"),
+    Field("windows", "start_frame", np.int32, (), "frame", "first (reference) frame of the window"),
+    Field("windows", "cam_T", np.float32, ("L", 4, 4), "pseudo-3D",
+          "per frame of the window: its camera coordinates -> the reference frame's"),
+    Field("windows", "icp_fitness", np.float32, ("L",), "1", "ICP inlier fraction per frame"),
+    Field("windows", "icp_rmse", np.float32, ("L",), "pseudo-3D", "ICP inlier RMSE per frame"),
+    Field("nodes", "box", np.float32, (4,), "px", "x1, y1, x2, y2 in the node's frame"),
+    Field("nodes", "frame", np.int32, (), "frame", "frame the box was detected in"),
+    Field("nodes", "det_class", np.int32, (), "", "detector class (index into attr detector_classes)"),
+    Field("nodes", "score", np.float32, (), "1", "detection score"),
+    Field("nodes", "feature", np.float16, ("D",), "", "detector feature vector"),
+    Field("nodes", "role", np.int8, (), "", "0 auditory, 1 context, 2 background"),
+    Field("nodes", "object", np.int16, (), "",
+          "auditory object the node belongs to (index in objects), -1 for background"),
+    Field("nodes", "sound_class", np.int16, (), "",
+          "sound class of an auditory node (index into attr sound_classes), else -1"),
+    Field("edges", "index", np.int32, (2,), "", "node pair (i < j), local to the video"),
+    Field("edges", "chamfer", np.float32, (), "pseudo-3D", "symmetric Chamfer distance"),
+    Field("edges", "weight", np.float32, (), "1", "edge weight of attr edge_mode, in [0, 1]"),
+    Field("objects", "node", np.int32, (), "", "the auditory object's node, local to the video"),
+    Field("objects", "sound_class", np.int16, (), "", "index into attr sound_classes"),
+    Field("motion", "displacement", np.float32, (3,), "1",
+          "(u, v, d) relative 3D displacement per window (docs/motion.md); rows object-major"),
+    Field("motion", "direction10", np.int8, (), "", "10-class direction label (9 = padding)"),
+    Field("motion", "direction28", np.int8, (), "", "28-class direction label (27 = padding)"),
+    Field("audio", "waveform", np.float32, (), "1", "mono audio at attr sample_rate"),
+)  # fmt: skip
+
+TABLES: tuple[str, ...] = tuple(dict.fromkeys(f.table for f in FIELDS))
+RAGGED: tuple[str, ...] = tuple(t for t in TABLES if t != "videos")
+
+
+@dataclass
+class VideoRecord:
+    """Everything the trainer needs about one video (shapes: W windows, L frames per window,
+    N nodes, E edges, O auditory objects, D feature size, S audio samples)."""
+
+    id: str
+    sha256: str
+    split: str
+    sound_classes: list[str]
+    fps: float
+    source_fps: float
+    duration: float
+    frame_size: tuple[int, int]
+    window_start_frame: np.ndarray  # [W] int
+    window_cam_T: np.ndarray  # [W,L,4,4]
+    window_icp_fitness: np.ndarray  # [W,L]
+    window_icp_rmse: np.ndarray  # [W,L]
+    node_box: np.ndarray  # [N,4]
+    node_frame: np.ndarray  # [N]
+    node_det_class: np.ndarray  # [N]
+    node_score: np.ndarray  # [N]
+    node_feature: np.ndarray  # [N,D]
+    node_role: np.ndarray  # [N]
+    node_object: np.ndarray  # [N]
+    node_sound_class: np.ndarray  # [N]
+    edge_index: np.ndarray  # [E,2]
+    edge_chamfer: np.ndarray  # [E]
+    edge_weight: np.ndarray  # [E]
+    object_node: np.ndarray  # [O]
+    object_sound_class: np.ndarray  # [O]
+    motion_displacement: np.ndarray  # [O,W,3]
+    motion_direction10: np.ndarray  # [O,W]
+    motion_direction28: np.ndarray  # [O,W]
+    waveform: np.ndarray  # [S]
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.window_start_frame)
+
+
+_PREFIX = {"windows": "window_", "nodes": "node_", "edges": "edge_", "objects": "object_",
+           "motion": "motion_", "videos": ""}  # fmt: skip
+
+
+def _attr_name(f: Field) -> str:
+    return "waveform" if f.table == "audio" else _PREFIX[f.table] + f.name
+
+
+def _rows(rec: VideoRecord, f: Field) -> np.ndarray:
+    """The record's rows for field ``f`` (motion flattened object-major)."""
+    value = getattr(rec, _attr_name(f))
+    if f.name == "sound_classes" and f.table == "videos":
+        value = ";".join(value)
+    arr = np.asarray(value)
+    if f.table == "motion":
+        arr = arr.reshape((-1, *arr.shape[2:]))
+    return arr
+
+
+def _check_record(rec: VideoRecord, L: int, D: int) -> None:
+    """Raise AsmpError if a record is internally inconsistent (before anything is written)."""
+    W, N, O = rec.n_windows, len(rec.node_box), len(rec.object_node)
+
+    def bad(msg: str) -> AsmpError:
+        return AsmpError(f"record {rec.id!r}: {msg}")
+
+    for f in FIELDS:
+        if f.table == "videos":
+            continue
+        arr = _rows(rec, f)
+        want = tuple(L if d == "L" else D if d == "D" else d for d in f.shape)
+        if arr.shape[1:] != want:
+            raise bad(f"{f.path} has trailing shape {arr.shape[1:]}, expected {want}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise bad(f"{f.path} holds NaN or inf")
+    counts = {"windows": W, "nodes": N, "objects": O, "motion": O * W}
+    for f in FIELDS:
+        if f.table in counts and len(_rows(rec, f)) != counts[f.table]:
+            raise bad(f"{f.path} has {len(_rows(rec, f))} rows, expected {counts[f.table]}")
+    if len(rec.edge_index) and not (0 <= rec.edge_index.min() and rec.edge_index.max() < N):
+        raise bad("edges/index out of range")
+    if O and not (0 <= rec.object_node.min() and rec.object_node.max() < N):
+        raise bad("objects/node out of range")
+    if len(rec.edge_weight) and not ((rec.edge_weight >= 0) & (rec.edge_weight <= 1)).all():
+        raise bad("edges/weight outside [0, 1]")
+
+
+def write_shard(
+    path: str | os.PathLike[str],
+    records: Sequence[VideoRecord],
+    attrs: dict[str, Any],
+    compression: str = "none",
+) -> Path:
+    """Write ``records`` to a new shard atomically.
+
+    Args:
+        path: output file.
+        records: the videos, in order.
+        attrs: root attributes; must include ``window_frames``, ``feature_dim``,
+            ``sample_rate``, ``sound_classes``, ``detector_classes``, ``edge_mode``; usually
+            also ``config``, ``config_hash``, ``backends`` and ``weights_sha256``.
+        compression: ``"none"``, ``"lzf"`` or ``"gzip"`` (docs/shards.md has measurements).
+    """
+    missing = {"window_frames", "feature_dim", "sample_rate", "sound_classes",
+               "detector_classes", "edge_mode"} - set(attrs)  # fmt: skip
+    if missing:
+        raise AsmpError(f"shard attributes missing: {sorted(missing)}", path)
+    if not records:
+        raise AsmpError("no records to write", path)
+    L, D = int(attrs["window_frames"]), int(attrs["feature_dim"])
+    for rec in records:
+        _check_record(rec, L, D)
+    comp = None if compression == "none" else compression
+    with write_h5(path, KIND, schema_version=SCHEMA_VERSION, **attrs) as f:
+        for table in TABLES:
+            f.create_group(table)
+        for fl in FIELDS:
+            parts = [_rows(r, fl) for r in records]
+            if fl.table == "videos":
+                data = np.array([p.item() if p.ndim == 0 else p for p in parts], dtype=fl.dtype)
+            else:
+                data = np.concatenate(parts).astype(fl.dtype, copy=False)
+            big = data.ndim > 0 and data.size > 1024
+            ds = f.create_dataset(fl.path, data=data, compression=comp if big else None,
+                                  chunks=True if big else None)  # fmt: skip
+            ds.attrs["unit"], ds.attrs["doc"] = fl.unit, fl.doc
+        for table in RAGGED:
+            fl = next(x for x in FIELDS if x.table == table)
+            counts = [len(_rows(r, fl)) for r in records]
+            f[table].create_dataset("offsets", data=np.concatenate([[0], np.cumsum(counts)]))
+    return Path(path)
+
+
+class ShardReader:
+    """Random access to the records of a shard, safe inside DataLoader workers.
+
+    The HDF5 handle is opened lazily on first access in each process (a handle opened
+    before a fork is never reused by the child), so one reader object can be pickled
+    into workers.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._file: h5py.File | None = None
+        self._pid = -1
+        with open_h5(self.path) as f:
+            _check_kind(f, self.path)
+            self.ids: list[str] = [s.decode() if isinstance(s, bytes) else s
+                                   for s in f["videos/id"][()]]  # fmt: skip
+            self.attrs: dict[str, Any] = {k: json_attr(f, k) for k in f.attrs}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_file": None, "_pid": -1}
+
+    def _handle(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file, self._pid = open_h5(self.path), os.getpid()
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> VideoRecord:
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        f = self._handle()
+        values: dict[str, Any] = {}
+        spans = {t: f[f"{t}/offsets"][i : i + 2] for t in RAGGED}
+        for fl in FIELDS:
+            if fl.table == "videos":
+                v = f[fl.path][i]
+                v = v.decode() if isinstance(v, bytes) else v
+            else:
+                a, b = spans[fl.table]
+                v = f[fl.path][a:b]
+            values[_attr_name(fl)] = v
+        W = len(values["window_start_frame"])
+        for name in ("motion_displacement", "motion_direction10", "motion_direction28"):
+            arr = values[name]
+            values[name] = arr.reshape((-1, W, *arr.shape[1:])) if W else arr[:0]
+        values["sound_classes"] = [c for c in values["sound_classes"].split(";") if c]
+        values["frame_size"] = tuple(int(x) for x in values["frame_size"])
+        for k in ("fps", "source_fps", "duration"):
+            values[k] = float(values[k])
+        return VideoRecord(**values)
+
+    def __iter__(self) -> Iterable[VideoRecord]:
+        return (self[i] for i in range(len(self)))
+
+
+def read_shard(path: str | os.PathLike[str]) -> list[VideoRecord]:
+    """Every record of a shard, in order."""
+    reader = ShardReader(path)
+    try:
+        return list(reader)
+    finally:
+        reader.close()
+
+
+def _check_kind(f: h5py.File, path: Path) -> None:
+    kind = json_attr(f, "kind")
+    if kind != KIND:
+        raise AsmpError(f"not a shard (kind {kind!r})", path)
+    version = json_attr(f, "schema_version")
+    if version != SCHEMA_VERSION:
+        raise AsmpError(f"shard schema_version {version!r}, this asmp reads {SCHEMA_VERSION}",
+                        path)  # fmt: skip
+
+
+def record_fields() -> list[str]:
+    """Names of the :class:`VideoRecord` fields that hold data (for factories and tests)."""
+    return [f.name for f in fields(VideoRecord) if f.name != "extra"]

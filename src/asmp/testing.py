@@ -1,0 +1,85 @@
+"""Test factories shipped with the package: small, internally consistent fake data.
+
+Used by this project's tests and usable by anyone writing tests against asmp's formats.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from asmp.io.shards import AUDITORY, BACKGROUND, CONTEXT, VideoRecord
+from asmp.preprocess.motion import direction_class
+
+SOUND_CLASSES = ["bell", "engine", "bird", "dog", "horn", "water"]
+DETECTOR_CLASSES = [*SOUND_CLASSES, "person", "tree", "crate"]
+
+
+def random_record(
+    rng: np.random.Generator,
+    video_id: str = "clip",
+    n_objects: int = 2,
+    n_context: int = 2,
+    n_windows: int = 3,
+    window_frames: int = 8,
+    feature_dim: int = 16,
+    sample_rate: int = 11025,
+) -> VideoRecord:
+    """A random but valid video record: ``n_objects`` auditory nodes with ``n_context``
+    context nodes each, one background node, a complete graph and per-window motion."""
+    n_frames = n_windows * window_frames
+    roles = []
+    for k in range(n_objects):
+        roles += [(AUDITORY, k)] + [(CONTEXT, k)] * n_context
+    roles.append((BACKGROUND, -1))
+    n = len(roles)
+    xy = rng.uniform(0, 200, (n, 2))
+    wh = rng.uniform(8, 56, (n, 2))
+    obj_classes = rng.choice(len(SOUND_CLASSES), n_objects, replace=False)
+    role = np.array([r for r, _ in roles], dtype=np.int8)
+    obj = np.array([o for _, o in roles], dtype=np.int16)
+    sound = np.where(role == AUDITORY, obj_classes[np.maximum(obj, 0)], -1).astype(np.int16)
+    pairs = np.array(list(itertools.combinations(range(n), 2)), dtype=np.int32).reshape(-1, 2)
+    chamfer = rng.uniform(0.01, 1.0, len(pairs)).astype(np.float32)
+    disp = rng.normal(0, 0.1, (n_objects, n_windows, 3))
+    cam_T = np.tile(np.eye(4, dtype=np.float32), (n_windows, window_frames, 1, 1))
+    return VideoRecord(
+        id=video_id,
+        sha256=rng.bytes(32).hex(),
+        split="train",
+        sound_classes=[SOUND_CLASSES[c] for c in obj_classes],
+        fps=8.0,
+        source_fps=25.0,
+        duration=n_frames / 8.0,
+        frame_size=(256, 256),
+        window_start_frame=np.arange(n_windows, dtype=np.int32) * window_frames,
+        window_cam_T=cam_T,
+        window_icp_fitness=rng.uniform(0.5, 1, (n_windows, window_frames)).astype(np.float32),
+        window_icp_rmse=rng.uniform(0, 0.1, (n_windows, window_frames)).astype(np.float32),
+        node_box=np.concatenate([xy, xy + wh], axis=1).astype(np.float32),
+        node_frame=np.zeros(n, dtype=np.int32),
+        node_det_class=np.where(role == AUDITORY, sound, len(SOUND_CLASSES)).astype(np.int32),
+        node_score=rng.uniform(0.4, 1, n).astype(np.float32),
+        node_feature=rng.normal(size=(n, feature_dim)).astype(np.float16),
+        node_role=role,
+        node_object=obj,
+        node_sound_class=sound,
+        edge_index=pairs,
+        edge_chamfer=chamfer,
+        edge_weight=np.exp(-chamfer / chamfer.max()).astype(np.float32),
+        object_node=np.flatnonzero(role == AUDITORY).astype(np.int32),
+        object_sound_class=obj_classes.astype(np.int16),
+        motion_displacement=disp.astype(np.float32),
+        motion_direction10=direction_class(disp, 10, 0.03, 0.03).astype(np.int8),
+        motion_direction28=direction_class(disp, 28, 0.03, 0.03).astype(np.int8),
+        waveform=rng.uniform(-0.5, 0.5, int(n_frames / 8.0 * sample_rate)).astype(np.float32),
+    )
+
+
+def shard_attrs(window_frames: int = 8, feature_dim: int = 16, **extra: Any) -> dict[str, Any]:
+    """Root attributes matching :func:`random_record`'s defaults."""
+    return {"window_frames": window_frames, "feature_dim": feature_dim, "sample_rate": 11025,
+            "sound_classes": SOUND_CLASSES, "detector_classes": DETECTOR_CLASSES,
+            "edge_mode": "rbf", **extra}  # fmt: skip

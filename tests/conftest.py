@@ -1,0 +1,29 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: Third-party data with known answers, beside the checkout (../shared in CI).
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared``; tests that need it skip with a clear message when it is absent."""
+    if not (SHARED / "testdata").is_dir():
+        pytest.skip(f"third-party test data not found at {SHARED / 'testdata'}")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def synth_config_path() -> Path:
+    return REPO / "workflow" / "config" / "synth.yaml"
