@@ -25,7 +25,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: ``asmp stage NAME``: per-video preprocessing stages, one file in, one file out.
-STAGES: dict[str, tuple[str, str]] = {}
+STAGES: dict[str, tuple[str, str]] = {
+    "decode": ("asmp.preprocess.decode", "video -> frames at video.fps and mono audio"),
+    "depth": ("asmp.preprocess.depth", "frames -> pseudo-depth (MiDaS or ground truth)"),
+    "rectify": ("asmp.preprocess.rectify", "LK tracks + ICP -> per-window camera transforms"),
+    "flow": ("asmp.preprocess.flow", "optical flow from each window's reference to last frame"),
+    "motion": ("asmp.preprocess.motion", "per-object 3D displacement and direction classes"),
+}
 
 _GROUPS = {"stage": (STAGES, "run one per-video preprocessing stage")}
 

@@ -6,11 +6,13 @@ Used by this project's tests and usable by anyone writing tests against asmp's f
 from __future__ import annotations
 
 import itertools
+import os
 from typing import Any
 
 import numpy as np
 
 from asmp.io.shards import AUDITORY, BACKGROUND, CONTEXT, VideoRecord
+from asmp.io.video import write_video
 from asmp.preprocess.motion import direction_class
 
 SOUND_CLASSES = ["bell", "engine", "bird", "dog", "horn", "water"]
@@ -83,3 +85,20 @@ def shard_attrs(window_frames: int = 8, feature_dim: int = 16, **extra: Any) -> 
     return {"window_frames": window_frames, "feature_dim": feature_dim, "sample_rate": 11025,
             "sound_classes": SOUND_CLASSES, "detector_classes": DETECTOR_CLASSES,
             "edge_mode": "rbf", **extra}  # fmt: skip
+
+
+def make_test_video(path: str | os.PathLike[str], seconds: float = 2.0, fps: float = 25.0,
+                    size: tuple[int, int] = (48, 64), tone_hz: float | None = 440.0,
+                    sample_rate: int = 44100, times: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Write an mp4 whose frame ``k`` is a flat grey of level ``4k mod 256`` (so a test can
+    tell which source frame it got) with a sine of ``tone_hz`` at amplitude 0.5 (no audio
+    stream when ``tone_hz`` is None). Returns the frames ``[T,H,W,3]``."""
+    n = len(times) if times is not None else round(seconds * fps)
+    levels = (4 * np.arange(n)) % 256
+    frames = np.broadcast_to(levels[:, None, None, None], (n, *size, 3)).astype(np.uint8)
+    audio = None
+    if tone_hz is not None:
+        t = np.arange(round(seconds * sample_rate)) / sample_rate
+        audio = (0.5 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+    write_video(path, frames, fps, audio, sample_rate, times)
+    return frames
