@@ -68,3 +68,20 @@ def test_unreadable_config(tmp_path):
     bad.write_text("dataset: [unclosed")
     with pytest.raises(AsmpError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_every_schema_key_is_documented(repo_root):
+    from asmp.config import schema
+
+    doc = (repo_root / "docs" / "configuration.md").read_text()
+
+    def keys(node, prefix=""):
+        for k, sub in node.get("properties", {}).items():
+            path = f"{prefix}.{k}" if prefix else k
+            if sub.get("type") == "object" and "properties" in sub:
+                yield from keys(sub, path)
+            else:
+                yield path
+
+    missing = [k for k in keys(schema()) if f"`{k}`" not in doc]
+    assert missing == []
