@@ -25,13 +25,13 @@ def realistic_records(n: int, feature_dim: int, seed: int = 0) -> list:
     t = np.arange(110250) / 11025
     records = []
     for i in range(n):
-        rec = random_record(rng, f"v{i:05d}", n_objects=2, n_context=20, n_windows=10,
-                            feature_dim=feature_dim)  # fmt: skip
+        rec = random_record(
+            rng, f"v{i:05d}", n_objects=2, n_context=20, n_windows=10, feature_dim=feature_dim
+        )
         # Audio-like waveform (tones + noise) and post-ReLU-like sparse features.
         tones = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(100, 3000, 5)) / 10
         rec.waveform = (tones + 0.05 * rng.normal(size=t.size)).astype(np.float32)
-        rec.node_feature = np.maximum(rng.normal(size=rec.node_feature.shape), 0).astype(
-            np.float16)
+        rec.node_feature = np.maximum(rng.normal(size=rec.node_feature.shape), 0).astype(np.float16)
         records.append(rec)
     return records
 
@@ -51,13 +51,19 @@ def main() -> None:
             read_shard(path)
             t2 = time.perf_counter()
             raw_mb = sum(r.waveform.nbytes + r.node_feature.nbytes for r in records) / 1e6
-            print(json.dumps({
-                "compression": comp, "videos": args.videos, "payload_MB": round(raw_mb, 1),
-                "file_MB": round(path.stat().st_size / 1e6, 1),
-                "write_MB_per_s": round(raw_mb / (t1 - t0), 1),
-                "read_MB_per_s": round(raw_mb / (t2 - t1), 1),
-                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-            }))  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "compression": comp,
+                        "videos": args.videos,
+                        "payload_MB": round(raw_mb, 1),
+                        "file_MB": round(path.stat().st_size / 1e6, 1),
+                        "write_MB_per_s": round(raw_mb / (t1 - t0), 1),
+                        "read_MB_per_s": round(raw_mb / (t2 - t1), 1),
+                        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -57,12 +57,16 @@ def test_inspect_shard(shard, capsys):
 def test_bad_input_is_one_line_without_traceback(tmp_path):
     junk = tmp_path / "junk.h5"
     junk.write_text("not hdf5")
-    run = subprocess.run([sys.executable, "-m", "asmp.cli", "inspect", str(junk)],
-                         capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "asmp.cli", "inspect", str(junk)], capture_output=True, text=True
+    )
     assert run.returncode == 2
     assert run.stderr == f"asmp: error: {junk}: not an HDF5 file (or truncated)\n"
-    debug = subprocess.run([sys.executable, "-m", "asmp.cli", "--debug", "inspect", str(junk)],
-                           capture_output=True, text=True)  # fmt: skip
+    debug = subprocess.run(
+        [sys.executable, "-m", "asmp.cli", "--debug", "inspect", str(junk)],
+        capture_output=True,
+        text=True,
+    )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 

@@ -15,18 +15,31 @@ MINIMAL = {"dataset": {"name": "x", "sound_classes": ["a", "b"], "class_map": {"
 def test_shipped_configs_carry_the_paper_defaults(repo_root, name):
     cfg = load_config(repo_root / "workflow" / "config" / f"{name}.yaml")
     assert cfg["dataset"]["name"] == name
-    assert cfg["audio"] == {"sample_rate": 11025, "n_fft": 1022, "hop_length": 256,
-                            "crop_samples": 65535, "spectrogram_bins": 256,
-                            "spectrogram_frames": 256}  # fmt: skip
+    assert cfg["audio"] == {
+        "sample_rate": 11025,
+        "n_fft": 1022,
+        "hop_length": 256,
+        "crop_samples": 65535,
+        "spectrogram_bins": 256,
+        "spectrogram_frames": 256,
+    }
     assert cfg["video"] == {"fps": 8, "window_frames": 8}
     assert cfg["graph"]["iou_threshold"] == 0.1 and cfg["graph"]["max_context"] == 20
     assert cfg["graph"]["sigma_percentile"] == 25 and cfg["graph"]["max_auditory"] == 2
     assert cfg["detect"]["score_threshold"] == 0.4
-    assert cfg["loss"] == {"consistency": 0.05, "coseparation": 1.0, "orthogonality": 1.0,
-                           "direction": 0.05}  # fmt: skip
+    assert cfg["loss"] == {
+        "consistency": 0.05,
+        "coseparation": 1.0,
+        "orthogonality": 1.0,
+        "direction": 0.05,
+    }
     train = cfg["train"]
     assert (train["lr"], train["weight_decay"], train["lr_step"], train["lr_gamma"]) == (
-        1e-4, 1e-4, 15000, 0.1)
+        1e-4,
+        1e-4,
+        15000,
+        0.1,
+    )
     assert set(cfg["dataset"]["class_map"]) <= set(cfg["dataset"]["sound_classes"])
 
 
@@ -46,13 +59,18 @@ def test_hash_changes_with_any_value():
     [
         ({"graph": {"edge_mod": "rbf"}}, "unknown key 'graph.edge_mod'"),
         ({"colour": 1}, "unknown key 'colour'"),
-        ({"graph": {"max_context": "twenty"}}, "key 'graph.max_context': 'twenty' is not of type 'integer'"),
+        (
+            {"graph": {"max_context": "twenty"}},
+            "key 'graph.max_context': 'twenty' is not of type 'integer'",
+        ),
         ({"video": {"fps": -1}}, "key 'video.fps': -1 is less than or equal to the minimum of 0"),
         ({"depth": {"backend": "zoe"}}, "key 'depth.backend': 'zoe' is not one of"),
-        ({"dataset": {**MINIMAL["dataset"], "class_map": {"c": ["x"]}}},
-         "key 'dataset.class_map': 'c' is not a sound class"),
+        (
+            {"dataset": {**MINIMAL["dataset"], "class_map": {"c": ["x"]}}},
+            "key 'dataset.class_map': 'c' is not a sound class",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_config_names_key_and_reason(tmp_path, override, message):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({**MINIMAL, **override}))

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("asmp.io.validate", "check a shard or record file; one line per problem"),
     "config": ("asmp.config.cli", "print a dataset config with every default filled in"),
     "synth": ("asmp.synth.cli", "generate the synthetic audio-visual dataset"),
+    "synth-score": ("asmp.synth.score", "score preprocessing outputs against synthetic truth"),
 }
 
 #: ``asmp stage NAME``: per-video preprocessing stages, one file in, one file out.
@@ -38,13 +39,18 @@ _GROUPS = {"stage": (STAGES, "run one per-video preprocessing stage")}
 
 def _debug_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the full traceback on errors")  # fmt: skip
+    parent.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback on errors",
+    )
     return parent
 
 
-def _add_leaf(sub: argparse._SubParsersAction, name: str, module: str, help_: str,
-              chosen: bool) -> None:  # fmt: skip
+def _add_leaf(
+    sub: argparse._SubParsersAction, name: str, module: str, help_: str, chosen: bool
+) -> None:
     p = sub.add_parser(name, help=help_, description=help_, parents=[_debug_parent()])
     p.set_defaults(_module=module)
     if chosen:
@@ -87,8 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence for users
         if args.debug:
             raise
-        print(f"asmp: error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"asmp: error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
     return int(status or 0)
 

@@ -20,7 +20,9 @@ def intrinsics(hfov_deg: float, width: int, height: int) -> np.ndarray:
     Pixel centres are at integer coordinates, so the image centre is ``((W-1)/2, (H-1)/2)``.
     """
     f = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
-    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=np.float64)
+    return np.array(
+        [[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=np.float64
+    )
 
 
 def backproject(xy: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -44,8 +46,10 @@ def backproject(xy: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
 def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     """``[..., 3]`` camera-frame points to ``[..., 2]`` pixel coordinates."""
     p = np.asarray(points, dtype=np.float64)
-    return np.stack([K[0, 0] * p[..., 0] / p[..., 2] + K[0, 2],
-                     K[1, 1] * p[..., 1] / p[..., 2] + K[1, 2]], axis=-1)  # fmt: skip
+    return np.stack(
+        [K[0, 0] * p[..., 0] / p[..., 2] + K[0, 2], K[1, 1] * p[..., 1] / p[..., 2] + K[1, 2]],
+        axis=-1,
+    )
 
 
 def transform(T: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -82,14 +82,26 @@ def random_record(
 
 def shard_attrs(window_frames: int = 8, feature_dim: int = 16, **extra: Any) -> dict[str, Any]:
     """Root attributes matching :func:`random_record`'s defaults."""
-    return {"window_frames": window_frames, "feature_dim": feature_dim, "sample_rate": 11025,
-            "sound_classes": SOUND_CLASSES, "detector_classes": DETECTOR_CLASSES,
-            "edge_mode": "rbf", **extra}  # fmt: skip
+    return {
+        "window_frames": window_frames,
+        "feature_dim": feature_dim,
+        "sample_rate": 11025,
+        "sound_classes": SOUND_CLASSES,
+        "detector_classes": DETECTOR_CLASSES,
+        "edge_mode": "rbf",
+        **extra,
+    }
 
 
-def make_test_video(path: str | os.PathLike[str], seconds: float = 2.0, fps: float = 25.0,
-                    size: tuple[int, int] = (48, 64), tone_hz: float | None = 440.0,
-                    sample_rate: int = 44100, times: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def make_test_video(
+    path: str | os.PathLike[str],
+    seconds: float = 2.0,
+    fps: float = 25.0,
+    size: tuple[int, int] = (48, 64),
+    tone_hz: float | None = 440.0,
+    sample_rate: int = 44100,
+    times: np.ndarray | None = None,
+) -> np.ndarray:
     """Write an mp4 whose frame ``k`` is a flat grey of level ``4k mod 256`` (so a test can
     tell which source frame it got) with a sine of ``tone_hz`` at amplitude 0.5 (no audio
     stream when ``tone_hz`` is None). Returns the frames ``[T,H,W,3]``."""

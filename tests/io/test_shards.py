@@ -28,8 +28,10 @@ def assert_records_equal(a: VideoRecord, b: VideoRecord) -> None:
 @pytest.mark.parametrize("compression", ["none", "lzf", "gzip"])
 def test_round_trip(tmp_path, compression):
     rng = np.random.default_rng(1)
-    records = [random_record(rng, f"v{i}", n_objects=1 + i % 2, n_context=i, n_windows=2 + i)
-               for i in range(4)]  # fmt: skip
+    records = [
+        random_record(rng, f"v{i}", n_objects=1 + i % 2, n_context=i, n_windows=2 + i)
+        for i in range(4)
+    ]
     path = write_shard(tmp_path / "s.h5", records, shard_attrs(), compression=compression)
     assert validate_file(path) == []
     back = read_shard(path)
@@ -40,8 +42,9 @@ def test_round_trip(tmp_path, compression):
 
 def test_reader_is_lazy_and_picklable(tmp_path):
     rng = np.random.default_rng(2)
-    path = write_shard(tmp_path / "s.h5", [random_record(rng, "a"), random_record(rng, "b")],
-                       shard_attrs())  # fmt: skip
+    path = write_shard(
+        tmp_path / "s.h5", [random_record(rng, "a"), random_record(rng, "b")], shard_attrs()
+    )
     reader = ShardReader(path)
     assert reader._file is None and len(reader) == 2 and reader.ids == ["a", "b"]
     first = reader[1]

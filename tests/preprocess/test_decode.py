@@ -75,12 +75,16 @@ def test_bad_videos_fail_cleanly(tmp_path, cfg, synth_config_path, capsys):
     cut = tmp_path / "cut.mp4"
     make_test_video(tmp_path / "whole.mp4", seconds=2.0)
     cut.write_bytes((tmp_path / "whole.mp4").read_bytes()[:3000])
-    for path, cause in [(short, "video shorter than one window (3 frames at 8 fps < 8)"),
-                        (empty, "empty file"), (junk, "cannot open as media"),
-                        (cut, "")]:  # fmt: skip
+    for path, cause in [
+        (short, "video shorter than one window (3 frames at 8 fps < 8)"),
+        (empty, "empty file"),
+        (junk, "cannot open as media"),
+        (cut, ""),
+    ]:
         out = tmp_path / f"{path.stem}.h5"
-        status = main(["stage", "decode", str(path), "--config", str(synth_config_path),
-                       "--out", str(out)])  # fmt: skip
+        status = main(
+            ["stage", "decode", str(path), "--config", str(synth_config_path), "--out", str(out)]
+        )
         err = capsys.readouterr().err
         assert status == 2 and err.startswith(f"asmp: error: {path}: {cause}"), err
         assert err.count("\n") == 1 and not out.exists()

@@ -23,8 +23,19 @@ import numpy as np
 from asmp.errors import AsmpError
 
 #: Distributions whose versions are recorded in every file.
-_RECORDED = ("asmp", "numpy", "h5py", "torch", "torchvision", "timm", "opencv-python-headless",
-             "open3d-cpu", "torch-geometric", "av", "scipy")  # fmt: skip
+_RECORDED = (
+    "asmp",
+    "numpy",
+    "h5py",
+    "torch",
+    "torchvision",
+    "timm",
+    "opencv-python-headless",
+    "open3d-cpu",
+    "torch-geometric",
+    "av",
+    "scipy",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -80,8 +91,12 @@ def set_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
 def provenance(kind: str, **extra: Any) -> dict[str, Any]:
     """Root attributes for a new file of ``kind`` (see module docstring)."""
     versions = library_versions()
-    return {"kind": kind, "asmp_version": versions.get("asmp", "unknown"),
-            "versions": versions, **extra}  # fmt: skip
+    return {
+        "kind": kind,
+        "asmp_version": versions.get("asmp", "unknown"),
+        "versions": versions,
+        **extra,
+    }
 
 
 @contextlib.contextmanager

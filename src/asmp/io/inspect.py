@@ -66,8 +66,10 @@ def shard_summary(f: h5py.File, max_videos: int = 20) -> list[str]:
     classes = f["videos/sound_classes"].asstr()[()]
     counts = {t: np.diff(f[f"{t}/offsets"][()]) for t in RAGGED}
     sr = json_attr(f, "sample_rate")
-    lines = [f"shard v{json_attr(f, 'schema_version')}: {len(ids)} videos, "
-             f"{int(counts['nodes'].sum())} nodes, {int(counts['edges'].sum())} edges"]  # fmt: skip
+    lines = [
+        f"shard v{json_attr(f, 'schema_version')}: {len(ids)} videos, "
+        f"{int(counts['nodes'].sum())} nodes, {int(counts['edges'].sum())} edges"
+    ]
     for i in range(min(len(ids), max_videos)):
         lines.append(
             f"  {ids[i]} [{splits[i]}] classes={classes[i] or '-'} "

@@ -62,31 +62,57 @@ FIELDS: tuple[Field, ...] = (
     Field("videos", "duration", np.float64, (), "s", "duration of the decoded video"),
     Field("videos", "frame_size", np.int32, (2,), "px", "decoded frame height, width"),
     Field("windows", "start_frame", np.int32, (), "frame", "first (reference) frame of the window"),
-    Field("windows", "cam_T", np.float32, ("L", 4, 4), "pseudo-3D",
-          "per frame of the window: its camera coordinates -> the reference frame's"),
+    Field(
+        "windows",
+        "cam_T",
+        np.float32,
+        ("L", 4, 4),
+        "pseudo-3D",
+        "per frame of the window: its camera coordinates -> the reference frame's",
+    ),
     Field("windows", "icp_fitness", np.float32, ("L",), "1", "ICP inlier fraction per frame"),
     Field("windows", "icp_rmse", np.float32, ("L",), "pseudo-3D", "ICP inlier RMSE per frame"),
     Field("nodes", "box", np.float32, (4,), "px", "x1, y1, x2, y2 in the node's frame"),
     Field("nodes", "frame", np.int32, (), "frame", "frame the box was detected in"),
-    Field("nodes", "det_class", np.int32, (), "", "detector class (index into attr detector_classes)"),
+    Field(
+        "nodes", "det_class", np.int32, (), "", "detector class (index into attr detector_classes)"
+    ),
     Field("nodes", "score", np.float32, (), "1", "detection score"),
     Field("nodes", "feature", np.float16, ("D",), "", "detector feature vector"),
     Field("nodes", "role", np.int8, (), "", "0 auditory, 1 context, 2 background"),
-    Field("nodes", "object", np.int16, (), "",
-          "auditory object the node belongs to (index in objects), -1 for background"),
-    Field("nodes", "sound_class", np.int16, (), "",
-          "sound class of an auditory node (index into attr sound_classes), else -1"),
+    Field(
+        "nodes",
+        "object",
+        np.int16,
+        (),
+        "",
+        "auditory object the node belongs to (index in objects), -1 for background",
+    ),
+    Field(
+        "nodes",
+        "sound_class",
+        np.int16,
+        (),
+        "",
+        "sound class of an auditory node (index into attr sound_classes), else -1",
+    ),
     Field("edges", "index", np.int32, (2,), "", "node pair (i < j), local to the video"),
     Field("edges", "chamfer", np.float32, (), "pseudo-3D", "symmetric Chamfer distance"),
     Field("edges", "weight", np.float32, (), "1", "edge weight of attr edge_mode, in [0, 1]"),
     Field("objects", "node", np.int32, (), "", "the auditory object's node, local to the video"),
     Field("objects", "sound_class", np.int16, (), "", "index into attr sound_classes"),
-    Field("motion", "displacement", np.float32, (3,), "1",
-          "(u, v, d) relative 3D displacement per window (docs/motion.md); rows object-major"),
+    Field(
+        "motion",
+        "displacement",
+        np.float32,
+        (3,),
+        "1",
+        "(u, v, d) relative 3D displacement per window (docs/motion.md); rows object-major",
+    ),
     Field("motion", "direction10", np.int8, (), "", "10-class direction label (9 = padding)"),
     Field("motion", "direction28", np.int8, (), "", "28-class direction label (27 = padding)"),
     Field("audio", "waveform", np.float32, (), "1", "mono audio at attr sample_rate"),
-)  # fmt: skip
+)
 
 TABLES: tuple[str, ...] = tuple(dict.fromkeys(f.table for f in FIELDS))
 RAGGED: tuple[str, ...] = tuple(t for t in TABLES if t != "videos")
@@ -133,8 +159,14 @@ class VideoRecord:
         return len(self.window_start_frame)
 
 
-_PREFIX = {"windows": "window_", "nodes": "node_", "edges": "edge_", "objects": "object_",
-           "motion": "motion_", "videos": ""}  # fmt: skip
+_PREFIX = {
+    "windows": "window_",
+    "nodes": "node_",
+    "edges": "edge_",
+    "objects": "object_",
+    "motion": "motion_",
+    "videos": "",
+}
 
 
 def _attr_name(f: Field) -> str:
@@ -154,7 +186,7 @@ def _rows(rec: VideoRecord, f: Field) -> np.ndarray:
 
 def _check_record(rec: VideoRecord, L: int, D: int) -> None:
     """Raise AsmpError if a record is internally inconsistent (before anything is written)."""
-    W, N, O = rec.n_windows, len(rec.node_box), len(rec.object_node)
+    n_win, n_nodes, n_obj = rec.n_windows, len(rec.node_box), len(rec.object_node)
 
     def bad(msg: str) -> AsmpError:
         return AsmpError(f"record {rec.id!r}: {msg}")
@@ -168,13 +200,13 @@ def _check_record(rec: VideoRecord, L: int, D: int) -> None:
             raise bad(f"{f.path} has trailing shape {arr.shape[1:]}, expected {want}")
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise bad(f"{f.path} holds NaN or inf")
-    counts = {"windows": W, "nodes": N, "objects": O, "motion": O * W}
+    counts = {"windows": n_win, "nodes": n_nodes, "objects": n_obj, "motion": n_obj * n_win}
     for f in FIELDS:
         if f.table in counts and len(_rows(rec, f)) != counts[f.table]:
             raise bad(f"{f.path} has {len(_rows(rec, f))} rows, expected {counts[f.table]}")
-    if len(rec.edge_index) and not (0 <= rec.edge_index.min() and rec.edge_index.max() < N):
+    if len(rec.edge_index) and not (0 <= rec.edge_index.min() and rec.edge_index.max() < n_nodes):
         raise bad("edges/index out of range")
-    if O and not (0 <= rec.object_node.min() and rec.object_node.max() < N):
+    if n_obj and not (0 <= rec.object_node.min() and rec.object_node.max() < n_nodes):
         raise bad("objects/node out of range")
     if len(rec.edge_weight) and not ((rec.edge_weight >= 0) & (rec.edge_weight <= 1)).all():
         raise bad("edges/weight outside [0, 1]")
@@ -196,8 +228,14 @@ def write_shard(
             also ``config``, ``config_hash``, ``backends`` and ``weights_sha256``.
         compression: ``"none"``, ``"lzf"`` or ``"gzip"`` (docs/shards.md has measurements).
     """
-    missing = {"window_frames", "feature_dim", "sample_rate", "sound_classes",
-               "detector_classes", "edge_mode"} - set(attrs)  # fmt: skip
+    missing = {
+        "window_frames",
+        "feature_dim",
+        "sample_rate",
+        "sound_classes",
+        "detector_classes",
+        "edge_mode",
+    } - set(attrs)
     if missing:
         raise AsmpError(f"shard attributes missing: {sorted(missing)}", path)
     if not records:
@@ -216,8 +254,9 @@ def write_shard(
             else:
                 data = np.concatenate(parts).astype(fl.dtype, copy=False)
             big = data.ndim > 0 and data.size > 1024
-            ds = f.create_dataset(fl.path, data=data, compression=comp if big else None,
-                                  chunks=True if big else None)  # fmt: skip
+            ds = f.create_dataset(
+                fl.path, data=data, compression=comp if big else None, chunks=True if big else None
+            )
             ds.attrs["unit"], ds.attrs["doc"] = fl.unit, fl.doc
         for table in RAGGED:
             fl = next(x for x in FIELDS if x.table == table)
@@ -240,8 +279,9 @@ class ShardReader:
         self._pid = -1
         with open_h5(self.path) as f:
             _check_kind(f, self.path)
-            self.ids: list[str] = [s.decode() if isinstance(s, bytes) else s
-                                   for s in f["videos/id"][()]]  # fmt: skip
+            self.ids: list[str] = [
+                s.decode() if isinstance(s, bytes) else s for s in f["videos/id"][()]
+            ]
             self.attrs: dict[str, Any] = {k: json_attr(f, k) for k in f.attrs}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -304,8 +344,7 @@ def _check_kind(f: h5py.File, path: Path) -> None:
         raise AsmpError(f"not a shard (kind {kind!r})", path)
     version = json_attr(f, "schema_version")
     if version != SCHEMA_VERSION:
-        raise AsmpError(f"shard schema_version {version!r}, this asmp reads {SCHEMA_VERSION}",
-                        path)  # fmt: skip
+        raise AsmpError(f"shard schema_version {version!r}, this asmp reads {SCHEMA_VERSION}", path)
 
 
 def record_fields() -> list[str]:

@@ -73,8 +73,11 @@ def _check_videos(f: h5py.File, offsets: dict[str, np.ndarray]) -> list[str]:
     ids = f["videos/id"].asstr()[()]
     for v in np.flatnonzero(n["motion"] != n["objects"] * n["windows"]):
         problems.append(f"video {ids[v]}: motion rows != objects x windows")
-    for table, name, ref in (("edges", "index", "nodes"), ("objects", "node", "nodes"),
-                             ("nodes", "object", "objects")):  # fmt: skip
+    for table, name, ref in (
+        ("edges", "index", "nodes"),
+        ("objects", "node", "nodes"),
+        ("nodes", "object", "objects"),
+    ):
         data, lo = f[f"{table}/{name}"][()], -1 if name == "object" else 0
         local_max = np.repeat(n[ref], n[table])
         if data.ndim == 2:
@@ -85,8 +88,12 @@ def _check_videos(f: h5py.File, offsets: dict[str, np.ndarray]) -> list[str]:
             problems.append(f"{table}/{name}: row {row} (video {ids[video]}) out of range")
     n_sound = len(json_attr(f, "sound_classes"))
     n_det = len(json_attr(f, "detector_classes"))
-    for name, lo, hi in (("nodes/sound_class", -1, n_sound), ("objects/sound_class", 0, n_sound),
-                         ("nodes/det_class", 0, n_det), ("nodes/role", 0, 3)):  # fmt: skip
+    for name, lo, hi in (
+        ("nodes/sound_class", -1, n_sound),
+        ("objects/sound_class", 0, n_sound),
+        ("nodes/det_class", 0, n_det),
+        ("nodes/role", 0, 3),
+    ):
         data = f[name][()]
         if len(data) and (data.min() < lo or data.max() >= hi):
             problems.append(f"{name}: values outside [{lo}, {hi})")
@@ -109,8 +116,14 @@ def validate_file(path: str | Path) -> list[str]:
         if version != SCHEMA_VERSION:
             return [f"schema_version {version!r}, expected {SCHEMA_VERSION}"]
         problems = [f"{t}: missing group" for t in TABLES if t not in f]
-        for key in ("window_frames", "feature_dim", "sample_rate", "sound_classes",
-                    "detector_classes", "edge_mode"):  # fmt: skip
+        for key in (
+            "window_frames",
+            "feature_dim",
+            "sample_rate",
+            "sound_classes",
+            "detector_classes",
+            "edge_mode",
+        ):
             if key not in f.attrs:
                 problems.append(f"attribute {key}: missing")
         if problems:

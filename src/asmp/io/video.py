@@ -61,8 +61,9 @@ def open_container(path: str | os.PathLike[str]) -> av.container.InputContainer:
         raise AsmpError(f"cannot open as media ({exc.__class__.__name__})", path) from None
 
 
-def decode_video(path: str | os.PathLike[str], fps: float, max_side: int | None = None,
-                 progress: bool = False) -> DecodedVideo:  # fmt: skip
+def decode_video(
+    path: str | os.PathLike[str], fps: float, max_side: int | None = None, progress: bool = False
+) -> DecodedVideo:
     """Decode a video's frames at ``fps`` frames per second.
 
     Raises:
@@ -75,7 +76,9 @@ def decode_video(path: str | os.PathLike[str], fps: float, max_side: int | None 
         stream.thread_type = "AUTO"
         times, images, bad, rotation, src_size = [], [], 0, 0, (0, 0)
         packets = container.demux(stream)
-        for packet in tqdm(packets, desc="decode", unit="pkt", disable=None if progress else True, leave=False):
+        for packet in tqdm(
+            packets, desc="decode", unit="pkt", disable=None if progress else True, leave=False
+        ):
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError:
@@ -105,9 +108,14 @@ def decode_video(path: str | os.PathLike[str], fps: float, max_side: int | None 
     return DecodedVideo(frames, fps, source_fps, duration, src_size, bad, vfr, rotation)
 
 
-def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float,
-                audio: np.ndarray | None = None, sample_rate: int = 11025,
-                times: np.ndarray | None = None) -> None:  # fmt: skip
+def write_video(
+    path: str | os.PathLike[str],
+    frames: np.ndarray,
+    fps: float,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 11025,
+    times: np.ndarray | None = None,
+) -> None:
     """Encode ``frames`` ``[T,H,W,3]`` uint8 RGB (H.264, near-lossless) and optional mono
     ``audio`` ``[S]`` float32 (AAC) into an mp4.
 

@@ -38,11 +38,24 @@ def stage_config(args: argparse.Namespace) -> Config:
 
 
 @contextlib.contextmanager
-def stage_file(out: str | Path, stage: str, cfg: Config, backend: str | None = None,
-               weights_sha256: str | None = None, **attrs: Any) -> Iterator[h5py.File]:  # fmt: skip
+def stage_file(
+    out: str | Path,
+    stage: str,
+    cfg: Config,
+    backend: str | None = None,
+    weights_sha256: str | None = None,
+    **attrs: Any,
+) -> Iterator[h5py.File]:
     """Open a stage output atomically with the common provenance attributes."""
-    with write_h5(out, f"stage/{stage}", config=cfg, config_hash=config_hash(cfg),
-                  backend=backend, weights_sha256=weights_sha256, **attrs) as f:  # fmt: skip
+    with write_h5(
+        out,
+        f"stage/{stage}",
+        config=cfg,
+        config_hash=config_hash(cfg),
+        backend=backend,
+        weights_sha256=weights_sha256,
+        **attrs,
+    ) as f:
         yield f
 
 
@@ -63,3 +76,26 @@ def window_starts(n_frames: int, window_frames: int) -> np.ndarray:
     a trailing partial window is dropped.
     """
     return np.arange(n_frames // window_frames, dtype=np.int64) * window_frames
+
+
+def read_boxes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame object boxes from a boxes file or a synthetic ground-truth file.
+
+    A boxes file holds ``boxes`` ``[T,M,4]`` (x1, y1, x2, y2 pixels) and ``valid``
+    ``[T,M]``; a ``synth/gt`` file holds them per object (``objects/{k}/box``, ``visible``).
+
+    Returns:
+        ``(boxes [T,M,4] float64, valid [T,M] bool)``; M is the number of object tracks.
+    """
+    with open_h5(path) as f:
+        if f.attrs.get("kind") == "synth/gt":
+            keys = sorted(f["objects"], key=int)
+            boxes = np.stack([f[f"objects/{k}/box"][()] for k in keys], axis=1)
+            valid = np.stack([f[f"objects/{k}/visible"][()] for k in keys], axis=1)
+        elif "boxes" in f and "valid" in f:
+            boxes, valid = f["boxes"][()], f["valid"][()]
+        else:
+            raise AsmpError(
+                "no boxes: expected datasets 'boxes' and 'valid' or a synth/gt file", path
+            )
+    return boxes.astype(np.float64), valid.astype(bool)

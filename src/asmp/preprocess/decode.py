@@ -27,8 +27,9 @@ from asmp.preprocess.common import add_stage_arguments, stage_config, stage_file
 log = logging.getLogger(__name__)
 
 
-def decode(video: str | os.PathLike[str], cfg: Config, out: str | os.PathLike[str],
-           progress: bool = True) -> Path:  # fmt: skip
+def decode(
+    video: str | os.PathLike[str], cfg: Config, out: str | os.PathLike[str], progress: bool = True
+) -> Path:
     """Decode ``video`` into the stage file ``out`` (written atomically).
 
     Raises:
@@ -39,8 +40,9 @@ def decode(video: str | os.PathLike[str], cfg: Config, out: str | os.PathLike[st
     sr = cfg["audio"]["sample_rate"]
     vid = decode_video(video, fps, cfg["decode"]["max_side"], progress=progress)
     if len(vid.frames) < L:
-        raise AsmpError(f"video shorter than one window ({len(vid.frames)} frames at {fps} fps "
-                        f"< {L})", video)  # fmt: skip
+        raise AsmpError(
+            f"video shorter than one window ({len(vid.frames)} frames at {fps} fps < {L})", video
+        )
     try:
         audio, bad_audio = decode_audio(video, sr)
         has_audio = True
@@ -55,12 +57,25 @@ def decode(video: str | os.PathLike[str], cfg: Config, out: str | os.PathLike[st
     if vid.variable_frame_rate:
         log.warning("%s: variable frame rate; frames resampled by timestamp", video)
     T, H, W, _ = vid.frames.shape
-    with stage_file(out, "decode", cfg, backend="pyav", source=str(video),
-                    source_sha256=sha256_file(video), fps=fps, source_fps=vid.source_fps,
-                    duration=vid.duration, audio_duration=len(audio) / sr,
-                    frame_size=(H, W), source_frame_size=vid.source_size, sample_rate=sr,
-                    bad_packets=bad, variable_frame_rate=vid.variable_frame_rate,
-                    rotation=vid.rotation, has_audio=has_audio) as f:  # fmt: skip
+    with stage_file(
+        out,
+        "decode",
+        cfg,
+        backend="pyav",
+        source=str(video),
+        source_sha256=sha256_file(video),
+        fps=fps,
+        source_fps=vid.source_fps,
+        duration=vid.duration,
+        audio_duration=len(audio) / sr,
+        frame_size=(H, W),
+        source_frame_size=vid.source_size,
+        sample_rate=sr,
+        bad_packets=bad,
+        variable_frame_rate=vid.variable_frame_rate,
+        rotation=vid.rotation,
+        has_audio=has_audio,
+    ) as f:
         ds = f.create_dataset("frames", data=vid.frames, chunks=(1, H, W, 3))
         ds.attrs["unit"], ds.attrs["doc"] = "uint8 RGB", "frames resampled to fps, [T,H,W,3]"
         ds = f.create_dataset("audio", data=audio)
