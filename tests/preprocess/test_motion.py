@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from asmp.geometry import intrinsics
+from asmp.geometry import backproject, intrinsics, project
 from asmp.preprocess.motion import (
     LATTICE26,
     OCTANTS,
@@ -101,12 +101,10 @@ class TestObjectDisplacement:
         end_to_ref = np.eye(4)
         end_to_ref[:3, :3] = R
         xs, ys = self.grid()
-        pts = np.stack([(xs - self.K[0, 2]) / self.K[0, 0] * 10, (ys - self.K[1, 2]) / self.K[1, 1] * 10,
-                        np.full_like(xs, 10.0)], axis=-1)  # fmt: skip
+        pix = np.stack([xs, ys], axis=-1)
+        pts = backproject(pix, np.full_like(xs, 10.0), self.K)
         moved = (pts + [1.0, 0, 0]) @ R  # ref coordinates -> last frame's (R^T x)
-        q = np.stack([self.K[0, 0] * moved[..., 0] / moved[..., 2] + self.K[0, 2],
-                      self.K[1, 1] * moved[..., 1] / moved[..., 2] + self.K[1, 2]], axis=-1)  # fmt: skip
-        flow = q - np.stack([xs, ys], axis=-1)
+        flow = project(moved, self.K) - pix
         # Depth of the last frame, as its own camera sees it, at the moved pixels.
         z_end = np.full((self.H, self.W), float(moved[32, 40, 2]))
         d = object_displacement(
