@@ -69,13 +69,33 @@ def read_stage(path: str | Path, stage: str) -> h5py.File:
     return f
 
 
-def window_starts(n_frames: int, window_frames: int) -> np.ndarray:
+def window_starts(n_frames: int, window_frames: int, path: str | Path) -> np.ndarray:
     """Start frames of the complete windows of a video (``[W]`` int).
 
     Window ``w`` covers frames ``[w*L, (w+1)*L)``; its first frame is the reference frame;
     a trailing partial window is dropped.
+
+    Raises:
+        AsmpError: naming ``path`` when the video has no complete window.
     """
+    if n_frames < window_frames:
+        raise AsmpError(
+            f"video has {n_frames} frames, shorter than one window of {window_frames}", path
+        )
     return np.arange(n_frames // window_frames, dtype=np.int64) * window_frames
+
+
+def read_frames(f: h5py.File, path: str | Path) -> h5py.Dataset:
+    """The decode stage's ``frames`` ``[T,H,W,3]`` uint8, checked."""
+    frames = f.get("frames")
+    if (
+        not isinstance(frames, h5py.Dataset)
+        or frames.ndim != 4
+        or frames.shape[3] != 3
+        or frames.dtype != np.uint8
+    ):
+        raise AsmpError("no 'frames' dataset of shape [T,H,W,3] uint8", path)
+    return frames
 
 
 def read_boxes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
