@@ -137,3 +137,17 @@ def test_stage_rejects_short_video(tmp_path: Path, synth_config_path: Path) -> N
         f.attrs["kind"] = "stage/depth"
     with pytest.raises(AsmpError, match="expected a 'decode' stage file"):
         run_stage(tmp_path, cfg, decode, out)
+
+
+def test_compose_follows_tracks() -> None:
+    """Two steps: a uniform shift of +3 px then a field that depends on x: the composed flow
+    at x samples the second step where the first step landed (x + 3)."""
+    h, w = 8, 16
+    first = np.zeros((h, w, 2), np.float32)
+    first[..., 0] = 3.0
+    second = np.zeros((h, w, 2), np.float32)
+    second[..., 1] = np.arange(w, dtype=np.float32)[None, :] * 0.5
+    total = flow.compose(np.stack([first, second]))
+    np.testing.assert_allclose(total[..., 0], 3.0)
+    expected_y = np.minimum(np.arange(w) + 3, w - 1) * 0.5  # edge-replicated outside
+    np.testing.assert_allclose(total[..., 1], np.broadcast_to(expected_y, (h, w)))

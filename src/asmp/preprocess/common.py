@@ -69,7 +69,7 @@ def read_stage(path: str | Path, stage: str) -> h5py.File:
     return f
 
 
-def window_starts(n_frames: int, window_frames: int, path: str | Path) -> np.ndarray:
+def window_starts(n_frames: int, window_frames: int, path: str | Path | None = None) -> np.ndarray:
     """Start frames of the complete windows of a video (``[W]`` int).
 
     Window ``w`` covers frames ``[w*L, (w+1)*L)``; its first frame is the reference frame;

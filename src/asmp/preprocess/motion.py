@@ -164,6 +164,7 @@ def object_displacement(
     flow: np.ndarray,
     end_to_ref: np.ndarray,
     K: np.ndarray,
+    depth_band: float | None = None,
 ) -> np.ndarray:
     """Median relative 3D displacement of a box's pixels over one window.
 
@@ -172,12 +173,17 @@ def object_displacement(
     mapped into the reference camera with ``end_to_ref``; the per-pixel
     :func:`relative_displacement` is reduced by the per-component median.
 
+    A box also holds background. With ``depth_band`` set, only the pixels at the object's
+    depth count: those whose log reference depth lies within ``depth_band`` of the box's
+    25th percentile (objects are in front of what surrounds them).
+
     Args:
         box: ``[4]`` x1, y1, x2, y2 in the reference frame (pixels).
         depth_ref, depth_end: ``[H,W]`` depth up to one common scale (``exp`` of pseudo-depth).
         flow: ``[H,W,2]`` optical flow reference -> last frame (pixels, x then y).
         end_to_ref: ``[4,4]`` last frame's camera coordinates -> reference camera coordinates.
         K: ``[3,3]`` intrinsics.
+        depth_band: log-depth band of the object's pixels, or None for every box pixel.
 
     Returns:
         ``[3]`` ``(u, v, d)``, NaN when no pixel of the box lands inside the last frame.
@@ -189,13 +195,18 @@ def object_displacement(
     H, W = depth_ref.shape
     p = box_pixels(box, H, W)
     pi = p.astype(np.int64)
+    z_ref = depth_ref[pi[:, 1], pi[:, 0]]
+    if depth_band is not None and len(p):
+        log_z = np.log(z_ref)
+        near = np.abs(log_z - np.percentile(log_z, 25)) <= depth_band
+        p, pi, z_ref = p[near], pi[near], z_ref[near]
     q = p + flow[pi[:, 1], pi[:, 0]]
     inside = (q[:, 0] >= 0) & (q[:, 0] <= W - 1) & (q[:, 1] >= 0) & (q[:, 1] <= H - 1)
     if not inside.any():
         return np.full(3, np.nan)
-    p, pi, q = p[inside], pi[inside], q[inside]
+    p, q, z_ref = p[inside], q[inside], z_ref[inside]
     z_end = map_coordinates(depth_end, [q[:, 1], q[:, 0]], order=1, mode="nearest")
-    start = backproject(p, depth_ref[pi[:, 1], pi[:, 0]], K)
+    start = backproject(p, z_ref, K)
     end = transform(end_to_ref, backproject(q, z_end, K))
     return np.median(relative_displacement(start, end), axis=0)
 
@@ -235,6 +246,7 @@ def motion(
                 f"{len(transforms)} rectified windows but {len(pairs)} flow windows", flow
             )
         K = intrinsics(cfg["camera"]["hfov_deg"], W, H)
+        th = cfg["motion"]
         n_win, n_obj = len(pairs), box.shape[1]
         disp = np.full((n_win, n_obj, 3), np.nan)
         for w, (ref, end) in enumerate(
@@ -244,9 +256,10 @@ def motion(
             fl = ff["flow"][w].astype(np.float64)
             end_to_ref = transforms[w, end - ref].astype(np.float64)
             for m in np.flatnonzero(box_valid[ref]):
-                disp[w, m] = object_displacement(box[ref, m], z_ref, z_end, fl, end_to_ref, K)
+                disp[w, m] = object_displacement(
+                    box[ref, m], z_ref, z_end, fl, end_to_ref, K, th["depth_band"]
+                )
     valid = np.isfinite(disp).all(axis=-1)
-    th = cfg["motion"]
     with stage_file(
         out,
         "motion",
