@@ -32,6 +32,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "rectify": ("asmp.preprocess.rectify", "LK tracks + ICP -> per-window camera transforms"),
     "flow": ("asmp.preprocess.flow", "optical flow from each window's reference to last frame"),
     "motion": ("asmp.preprocess.motion", "per-object 3D displacement and direction classes"),
+    "audio": ("asmp.preprocess.audio", "waveform -> exact STFTs of every whole-second crop"),
 }
 
 _GROUPS = {"stage": (STAGES, "run one per-video preprocessing stage")}
