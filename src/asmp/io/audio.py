@@ -6,6 +6,7 @@ import os
 
 import av
 import numpy as np
+import soundfile as sf
 
 from asmp.errors import AsmpError
 from asmp.io.video import open_container
@@ -42,3 +43,8 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int) -> tuple[np.nda
         # Codecs such as AAC pad the last frame; the container states the true length.
         samples = samples[: round(declared * sample_rate)]
     return samples.astype(np.float32, copy=False), bad
+
+
+def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
+    """Mono float32 WAV."""
+    sf.write(str(path), np.asarray(audio, np.float32), sample_rate, subtype="FLOAT", format="WAV")

@@ -115,25 +115,28 @@ def write_video(
     audio: np.ndarray | None = None,
     sample_rate: int = 11025,
     times: np.ndarray | None = None,
+    crf: int = 18,
 ) -> None:
-    """Encode ``frames`` ``[T,H,W,3]`` uint8 RGB (H.264, near-lossless) and optional mono
-    ``audio`` ``[S]`` float32 (AAC) into an mp4.
+    """Encode ``frames`` ``[T,H,W,3]`` uint8 RGB and optional mono ``audio`` ``[S]`` float32
+    into an mp4: H.264 (libx264, yuv420p, ``crf`` 18 is visually lossless; one encoder
+    thread, so the output is reproducible) and AAC at ``sample_rate``.
 
     ``times`` (seconds, ``[T]``) gives each frame's presentation time for variable frame
-    rate output; by default frame ``k`` is shown at ``k / fps``.
+    rate output; by default frame ``k`` is shown at ``k / fps``. The encoder's audio priming
+    is recorded in the mp4 edit list, so decoders start at sample 0, and the stream's
+    duration is the audio's exact length.
     """
     from fractions import Fraction
 
     T, H, W, _ = frames.shape
     with av.open(str(path), "w", format="mp4") as out:
-        vs = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        vs.width, vs.height, vs.pix_fmt = W, H, "yuv444p"
-        vs.options = {"crf": "4", "preset": "veryfast"}
+        vs = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.options = {"crf": str(crf), "preset": "veryfast"}
+        vs.codec_context.thread_count = 1
         if times is not None:
             vs.codec_context.time_base = Fraction(1, 1000)
-        a_s = None
-        if audio is not None:
-            a_s = out.add_stream("aac", rate=sample_rate, layout="mono")
+        a_s = None if audio is None else out.add_stream("aac", rate=sample_rate, layout="mono")
         for k in range(T):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[k]), format="rgb24")
             if times is not None:
@@ -141,10 +144,9 @@ def write_video(
             out.mux(vs.encode(frame))
         out.mux(vs.encode(None))
         if a_s is not None:
-            chunk = 1024
-            for start in range(0, len(audio), chunk):
-                block = np.ascontiguousarray(audio[None, start : start + chunk], dtype=np.float32)
-                af = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-                af.sample_rate, af.pts = sample_rate, start
-                out.mux(a_s.encode(af))
+            chunk = av.AudioFrame.from_ndarray(
+                np.asarray(audio, np.float32)[None], format="fltp", layout="mono"
+            )
+            chunk.sample_rate, chunk.pts = sample_rate, 0
+            out.mux(a_s.encode(chunk))
             out.mux(a_s.encode(None))
