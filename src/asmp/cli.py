@@ -30,6 +30,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "decode": ("asmp.preprocess.decode", "video -> frames at video.fps and mono audio"),
     "depth": ("asmp.preprocess.depth", "frames -> pseudo-depth (MiDaS or ground truth)"),
     "rectify": ("asmp.preprocess.rectify", "LK tracks + ICP -> per-window camera transforms"),
+    "detect": ("asmp.preprocess.detect", "detections, box features and background crop per window"),
     "flow": ("asmp.preprocess.flow", "optical flow from each window's reference to last frame"),
     "motion": ("asmp.preprocess.motion", "per-object 3D displacement and direction classes"),
     "audio": ("asmp.preprocess.audio", "waveform -> exact STFTs of every whole-second crop"),
