@@ -44,13 +44,18 @@ def main() -> None:
     )
     p.add_argument("--iterations", type=int, default=12, help="RAFT refinement iterations")
     p.add_argument("--device", default=None, help="RAFT device (default: cuda if present)")
-    p.add_argument("--dis-finest-scale", type=int, default=1, help="DIS finest pyramid level")
+    p.add_argument("--dis-finest-scale", type=int, default=0, help="DIS finest pyramid level")
+    p.add_argument("--dis-refinement", type=int, default=0, help="DIS variational iterations")
     args = p.parse_args()
     device = torch.device(args.device) if args.device else default_device()
     for backend in args.backends:
         fn: FlowFn
         if backend == "dis":
-            fn, dev, n = DisFlow(args.dis_finest_scale), "cpu", args.pairs or 200
+            fn, dev, n = (
+                DisFlow(args.dis_finest_scale, args.dis_refinement),
+                "cpu",
+                args.pairs or 200,
+            )
         else:
             fn = RaftFlow(RAFT_MODELS[backend][0](weights=None), args.iterations, device)
             dev, n = device.type, args.pairs or 8
@@ -64,7 +69,11 @@ def main() -> None:
                 {
                     "bench": "flow",
                     "backend": backend,
-                    **({"dis_finest_scale": args.dis_finest_scale} if backend == "dis" else {}),
+                    **(
+                        {"dis": [args.dis_finest_scale, args.dis_refinement]}
+                        if backend == "dis"
+                        else {}
+                    ),
                     "device": dev,
                     "size": [args.size, args.size],
                     "pairs": n,
