@@ -116,3 +116,31 @@ class TestObjectDisplacement:
         flow = np.full((self.H, self.W, 2), 500.0)
         depth = np.full((self.H, self.W), 5.0)
         assert np.isnan(object_displacement(self.box, depth, depth, flow, np.eye(4), self.K)).all()
+
+
+def test_motion_stage_rejects_mismatched_inputs(tmp_path, synth_config_path):
+    """Boxes covering another number of frames than the depth file: one clear error, no file."""
+    import h5py
+
+    from asmp.config import load_config
+    from asmp.errors import AsmpError
+    from asmp.preprocess.common import stage_file
+    from asmp.preprocess.motion import motion
+
+    cfg = load_config(synth_config_path)
+    paths = {s: tmp_path / f"{s}.h5" for s in ("depth", "rectify", "flow")}
+    with stage_file(paths["depth"], "depth", cfg) as f:
+        f["pseudo_depth"] = np.zeros((16, 8, 8), np.float16)
+    with stage_file(paths["rectify"], "rectify", cfg) as f:
+        f["transforms"] = np.tile(np.eye(4, dtype=np.float32), (2, 8, 1, 1))
+    with stage_file(paths["flow"], "flow", cfg) as f:
+        f["pairs"] = np.array([[0, 7], [8, 15]])
+        f["flow"] = np.zeros((2, 8, 8, 2), np.float16)
+    boxes = tmp_path / "boxes.h5"
+    with h5py.File(boxes, "w") as f:
+        f["boxes"] = np.zeros((12, 1, 4), np.float32)
+        f["valid"] = np.ones((12, 1), bool)
+    out = tmp_path / "motion.h5"
+    with pytest.raises(AsmpError, match="boxes cover 12 frames, depth 16"):
+        motion(paths["depth"], paths["rectify"], paths["flow"], boxes, cfg, out)
+    assert not out.exists()
