@@ -14,6 +14,7 @@ configfile: "workflow/config/synth.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/config_file.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/rectify.smk"

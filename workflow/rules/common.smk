@@ -4,7 +4,6 @@ import csv
 import re
 from pathlib import Path
 
-import yaml
 from snakemake.utils import validate
 
 
@@ -65,16 +64,3 @@ def boxes_of(wildcards):
     if config["detect"]["backend"] == "gt":
         return str(Path(video_of(wildcards)).parent.parent / "gt" / f"{wildcards.clip}.h5")
     raise ValueError(f"detect.backend {config['detect']['backend']!r} has no rule yet")
-
-
-rule config_file:
-    """The resolved configuration every stage job reads."""
-    output:
-        f"{RESULTS}/config.yaml",
-    params:
-        resolved=config,
-    log:
-        f"{RESULTS}/logs/config_file.log",
-    localrule: True
-    run:
-        Path(output[0]).write_text(yaml.safe_dump(params.resolved, sort_keys=False))

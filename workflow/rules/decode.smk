@@ -13,8 +13,6 @@ rule decode:
     resources:
         mem_mb=2000,
         runtime=10,
-    group:
-        "per_video_cpu"
     conda:
         "../../envs/preprocess.yaml"
     shell:

@@ -16,8 +16,6 @@ rule motion:
     resources:
         mem_mb=2000,
         runtime=10,
-    group:
-        "per_video_cpu"
     conda:
         "../../envs/preprocess.yaml"
     shell:

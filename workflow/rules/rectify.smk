@@ -15,8 +15,6 @@ rule rectify:
     resources:
         mem_mb=2000,
         runtime=20,
-    group:
-        "per_video_cpu"
     conda:
         "../../envs/preprocess.yaml"
     shell:
