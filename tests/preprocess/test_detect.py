@@ -51,11 +51,6 @@ def detector(checkpoint) -> detect.TorchvisionDetector:
     return detect.TorchvisionDetector(detect.load_torchvision(checkpoint, SMALL), 0.4, "cpu")
 
 
-@pytest.fixture()
-def small_network(monkeypatch):
-    monkeypatch.setattr(detect, "NETWORK_SIZE", SMALL)
-
-
 def frames_of(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
 
@@ -64,7 +59,7 @@ def write_config(tmp_path: Path, synth_config_path: Path, vocabulary: str, **det
     """synth.yaml with ``detect`` overrides and a detector vocabulary, as a file."""
     raw = yaml.safe_load(synth_config_path.read_text())
     raw["dataset"]["detector_vocabulary"] = vocabulary
-    raw["detect"] = {**raw.get("detect", {}), **detect_cfg}
+    raw["detect"] = {**raw.get("detect", {}), "network_size": list(SMALL), **detect_cfg}
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -209,7 +204,7 @@ def write_synth_gt(path: Path, objects: list[tuple[str, np.ndarray, np.ndarray]]
             g["box"], g["visible"] = box, visible
 
 
-def test_gt_backend(tmp_path, synth_config_path, checkpoint, detector, small_network, caplog):
+def test_gt_backend(tmp_path, synth_config_path, checkpoint, detector, caplog):
     config = write_config(tmp_path, synth_config_path, "synth", weights=str(checkpoint))
     T, H, W = 16, 64, 80
     frames = frames_of(T, H, W, seed=2)
@@ -264,7 +259,7 @@ def test_gt_backend(tmp_path, synth_config_path, checkpoint, detector, small_net
     assert np.isnan(read[~read_valid]).all()
 
 
-def test_torchvision_backend(tmp_path, synth_config_path, checkpoint, small_network):
+def test_torchvision_backend(tmp_path, synth_config_path, checkpoint):
     config = write_config(
         tmp_path, synth_config_path, "coco", backend="torchvision", weights=str(checkpoint)
     )

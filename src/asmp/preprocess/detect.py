@@ -761,7 +761,7 @@ def load_detector(backend: str, cfg: Config) -> tuple[BoxFeatureDetector, str]:
             raise AsmpError("weight file not found", path)
         return load_detectron2(path, threshold), sha256_file(path)
     weights = fetch_weights(cfg["detect"]["weights"], TORCHVISION_URL)
-    model = load_torchvision(weights.path, NETWORK_SIZE)
+    model = load_torchvision(weights.path, tuple(cfg["detect"]["network_size"]))
     return TorchvisionDetector(model, threshold), weights.sha256
 
 
