@@ -19,6 +19,10 @@ SOUND_CLASSES = ["bell", "engine", "bird", "dog", "horn", "water"]
 DETECTOR_CLASSES = [*SOUND_CLASSES, "person", "tree", "crate"]
 
 
+#: STFT size of the test factories: small, so fake records stay small.
+TEST_STFT = {"n_fft": 30, "hop_length": 8, "crop_samples": 63, "stft_bins": 16, "stft_frames": 8}
+
+
 def random_record(
     rng: np.random.Generator,
     video_id: str = "clip",
@@ -77,6 +81,11 @@ def random_record(
         motion_direction10=direction_class(disp, 10, 0.03, 0.03).astype(np.int8),
         motion_direction28=direction_class(disp, 28, 0.03, 0.03).astype(np.int8),
         waveform=rng.uniform(-0.5, 0.5, int(n_frames / 8.0 * sample_rate)).astype(np.float32),
+        crop_start=np.arange(2, dtype=np.int64) * sample_rate,
+        crop_stft=(
+            rng.normal(size=(2, TEST_STFT["stft_bins"], TEST_STFT["stft_frames"]))
+            + 1j * rng.normal(size=(2, TEST_STFT["stft_bins"], TEST_STFT["stft_frames"]))
+        ).astype(np.complex64),
     )
 
 
@@ -86,6 +95,7 @@ def shard_attrs(window_frames: int = 8, feature_dim: int = 16, **extra: Any) -> 
         "window_frames": window_frames,
         "feature_dim": feature_dim,
         "sample_rate": 11025,
+        **TEST_STFT,
         "sound_classes": SOUND_CLASSES,
         "detector_classes": DETECTOR_CLASSES,
         "edge_mode": "rbf",

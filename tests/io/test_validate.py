@@ -111,3 +111,14 @@ def test_other_kind(tmp_path):
     with h5py.File(tmp_path / "o.h5", "w") as f:
         f.attrs["kind"] = "stage/depth"
     assert validate_file(tmp_path / "o.h5") == ["not a shard (kind 'stage/depth')"]
+
+
+def test_missing_attribute_and_complex_nan(shard, tmp_path):
+    assert corrupt(shard, tmp_path, lambda f: f.attrs.__delitem__("stft_bins")) == [
+        "attribute stft_bins: missing"
+    ]
+
+    def edit(f):
+        f["crops/stft"][1, 2, 3] = complex(np.nan, 0)
+
+    assert corrupt(shard, tmp_path, edit) == ["crops/stft: holds NaN or inf"]

@@ -74,7 +74,7 @@ def shard_summary(f: h5py.File, max_videos: int = 20) -> list[str]:
         lines.append(
             f"  {ids[i]} [{splits[i]}] classes={classes[i] or '-'} "
             f"windows={counts['windows'][i]} nodes={counts['nodes'][i]} "
-            f"edges={counts['edges'][i]} objects={counts['objects'][i]} "
+            f"edges={counts['edges'][i]} objects={counts['objects'][i]} crops={counts['crops'][i]} "
             f"audio={counts['audio'][i] / sr:.2f}s"
         )
     if len(ids) > max_videos:

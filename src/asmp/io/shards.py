@@ -36,8 +36,9 @@ _STR = h5py.string_dtype()
 class Field:
     """One dataset of the format.
 
-    ``shape`` gives the trailing dimensions after the row dimension; ``"L"`` is the
-    window length and ``"D"`` the feature size, both root attributes.
+    ``shape`` gives the trailing dimensions after the row dimension; letters name root
+    attributes (:data:`SYMBOLS`): ``L`` window length, ``D`` feature size, ``F`` and ``T``
+    STFT bins and frames per crop.
     """
 
     table: str
@@ -112,9 +113,32 @@ FIELDS: tuple[Field, ...] = (
     Field("motion", "direction10", np.int8, (), "", "10-class direction label (9 = padding)"),
     Field("motion", "direction28", np.int8, (), "", "28-class direction label (27 = padding)"),
     Field("audio", "waveform", np.float32, (), "1", "mono audio at attr sample_rate"),
+    Field("crops", "start", np.int64, (), "sample", "first sample of a training crop"),
+    Field(
+        "crops",
+        "stft",
+        np.complex64,
+        ("F", "T"),
+        "1",
+        "exact STFT of the crop (docs/audio.md): bins x frames",
+    ),
 )
 
 TABLES: tuple[str, ...] = tuple(dict.fromkeys(f.table for f in FIELDS))
+
+#: Shape letters -> the root attribute holding their size.
+SYMBOLS = {"L": "window_frames", "D": "feature_dim", "F": "stft_bins", "T": "stft_frames"}
+
+#: Root attributes every shard must carry.
+REQUIRED_ATTRS = (*SYMBOLS.values(), "sample_rate", "n_fft", "hop_length", "crop_samples",
+                  "sound_classes", "detector_classes", "edge_mode")  # fmt: skip
+
+
+def trailing_shape(f: Field, attrs: Any) -> tuple[int, ...]:
+    """A field's trailing shape with its letters resolved from root attributes ``attrs``."""
+    return tuple(int(attrs[SYMBOLS[d]]) if isinstance(d, str) else d for d in f.shape)
+
+
 RAGGED: tuple[str, ...] = tuple(t for t in TABLES if t != "videos")
 
 
@@ -152,6 +176,8 @@ class VideoRecord:
     motion_direction10: np.ndarray  # [O,W]
     motion_direction28: np.ndarray  # [O,W]
     waveform: np.ndarray  # [S]
+    crop_start: np.ndarray  # [C]
+    crop_stft: np.ndarray  # [C,F,T] complex
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -165,6 +191,7 @@ _PREFIX = {
     "edges": "edge_",
     "objects": "object_",
     "motion": "motion_",
+    "crops": "crop_",
     "videos": "",
 }
 
@@ -184,7 +211,7 @@ def _rows(rec: VideoRecord, f: Field) -> np.ndarray:
     return arr
 
 
-def _check_record(rec: VideoRecord, L: int, D: int) -> None:
+def _check_record(rec: VideoRecord, attrs: dict[str, Any]) -> None:
     """Raise AsmpError if a record is internally inconsistent (before anything is written)."""
     n_win, n_nodes, n_obj = rec.n_windows, len(rec.node_box), len(rec.object_node)
 
@@ -195,10 +222,10 @@ def _check_record(rec: VideoRecord, L: int, D: int) -> None:
         if f.table == "videos":
             continue
         arr = _rows(rec, f)
-        want = tuple(L if d == "L" else D if d == "D" else d for d in f.shape)
+        want = trailing_shape(f, attrs)
         if arr.shape[1:] != want:
             raise bad(f"{f.path} has trailing shape {arr.shape[1:]}, expected {want}")
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
             raise bad(f"{f.path} holds NaN or inf")
     counts = {"windows": n_win, "nodes": n_nodes, "objects": n_obj, "motion": n_obj * n_win}
     for f in FIELDS:
@@ -223,26 +250,17 @@ def write_shard(
     Args:
         path: output file.
         records: the videos, in order.
-        attrs: root attributes; must include ``window_frames``, ``feature_dim``,
-            ``sample_rate``, ``sound_classes``, ``detector_classes``, ``edge_mode``; usually
-            also ``config``, ``config_hash``, ``backends`` and ``weights_sha256``.
+        attrs: root attributes; must include :data:`REQUIRED_ATTRS`, usually also
+            ``config``, ``config_hash``, ``backends`` and ``weights_sha256``.
         compression: ``"none"``, ``"lzf"`` or ``"gzip"`` (docs/shards.md has measurements).
     """
-    missing = {
-        "window_frames",
-        "feature_dim",
-        "sample_rate",
-        "sound_classes",
-        "detector_classes",
-        "edge_mode",
-    } - set(attrs)
+    missing = set(REQUIRED_ATTRS) - set(attrs)
     if missing:
         raise AsmpError(f"shard attributes missing: {sorted(missing)}", path)
     if not records:
         raise AsmpError("no records to write", path)
-    L, D = int(attrs["window_frames"]), int(attrs["feature_dim"])
     for rec in records:
-        _check_record(rec, L, D)
+        _check_record(rec, attrs)
     comp = None if compression == "none" else compression
     with write_h5(path, KIND, schema_version=SCHEMA_VERSION, **attrs) as f:
         for table in TABLES:

@@ -15,7 +15,15 @@ import numpy as np
 
 from asmp.errors import AsmpError
 from asmp.io.hdf5 import json_attr, open_h5
-from asmp.io.shards import FIELDS, KIND, RAGGED, SCHEMA_VERSION, TABLES
+from asmp.io.shards import (
+    FIELDS,
+    KIND,
+    RAGGED,
+    REQUIRED_ATTRS,
+    SCHEMA_VERSION,
+    TABLES,
+    trailing_shape,
+)
 
 _BLOCK = 1 << 20  # rows scanned at a time for NaN/inf, bounding memory
 
@@ -29,18 +37,17 @@ def _finite(ds: h5py.Dataset) -> bool:
 
 def _check_structure(f: h5py.File) -> list[str]:
     problems = []
-    L, D = f.attrs.get("window_frames"), f.attrs.get("feature_dim")
     for fl in FIELDS:
         if fl.path not in f:
             problems.append(f"{fl.path}: missing dataset")
             continue
         ds = f[fl.path]
-        want = tuple(L if d == "L" else D if d == "D" else d for d in fl.shape)
+        want = trailing_shape(fl, f.attrs)
         if ds.shape[1:] != want:
             problems.append(f"{fl.path}: trailing shape {ds.shape[1:]}, expected {want}")
         if ds.dtype.kind != np.dtype(fl.dtype).kind:
             problems.append(f"{fl.path}: dtype {ds.dtype}, expected {np.dtype(fl.dtype)}")
-        elif ds.dtype.kind == "f" and not _finite(ds):
+        elif ds.dtype.kind in "fc" and not _finite(ds):
             problems.append(f"{fl.path}: holds NaN or inf")
     return problems
 
@@ -116,16 +123,7 @@ def validate_file(path: str | Path) -> list[str]:
         if version != SCHEMA_VERSION:
             return [f"schema_version {version!r}, expected {SCHEMA_VERSION}"]
         problems = [f"{t}: missing group" for t in TABLES if t not in f]
-        for key in (
-            "window_frames",
-            "feature_dim",
-            "sample_rate",
-            "sound_classes",
-            "detector_classes",
-            "edge_mode",
-        ):
-            if key not in f.attrs:
-                problems.append(f"attribute {key}: missing")
+        problems += [f"attribute {key}: missing" for key in REQUIRED_ATTRS if key not in f.attrs]
         if problems:
             return problems
         problems += _check_structure(f)
