@@ -27,3 +27,17 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def synth_config_path() -> Path:
     return REPO / "workflow" / "config" / "synth.yaml"
+
+
+@pytest.fixture(scope="session")
+def frcnn_checkpoint(tmp_path_factory) -> Path:
+    """Randomly initialised Faster R-CNN v2 weights in torchvision's format (the official
+    file cannot be downloaded here); the gt detect backend describes true boxes with it."""
+    import torch
+
+    from asmp.preprocess.detect import build_torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "frcnn_v2_random.pth"
+    torch.save(build_torchvision().state_dict(), path)
+    return path

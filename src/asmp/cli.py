@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("asmp.io.validate", "check a shard or record file; one line per problem"),
     "config": ("asmp.config.cli", "print a dataset config with every default filled in"),
     "synth": ("asmp.synth.cli", "generate the synthetic audio-visual dataset"),
+    "preprocess": ("asmp.preprocess", "run every per-video stage: video -> validated record"),
+    "released": ("asmp.preprocess.released", "import the authors' released ASIW data as records"),
+    "shard": ("asmp.io.shards", "pack video records into shards and write their manifest"),
     "synth-score": ("asmp.synth.score", "score preprocessing outputs against synthetic truth"),
 }
 
@@ -33,7 +36,9 @@ STAGES: dict[str, tuple[str, str]] = {
     "detect": ("asmp.preprocess.detect", "detections, box features and background crop per window"),
     "flow": ("asmp.preprocess.flow", "optical flow from each window's reference to last frame"),
     "motion": ("asmp.preprocess.motion", "per-object 3D displacement and direction classes"),
+    "graph": ("asmp.preprocess.graph", "detections + depth + motion -> the video's scene graph"),
     "audio": ("asmp.preprocess.audio", "waveform -> exact STFTs of every whole-second crop"),
+    "record": ("asmp.preprocess.record", "stage outputs -> one validated video record"),
 }
 
 _GROUPS = {"stage": (STAGES, "run one per-video preprocessing stage")}

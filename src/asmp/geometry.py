@@ -78,3 +78,22 @@ def pseudo_depth_from_inverse(r: np.ndarray, floor: float = 1e-3) -> np.ndarray:
 def depth_from_pseudo(p: np.ndarray) -> np.ndarray:
     """Pseudo-depth to depth up to one scale per video (``exp(P)``)."""
     return np.exp(np.asarray(p, dtype=np.float64))
+
+
+def object_mask(pseudo_depth: np.ndarray, depth_band: float | None) -> np.ndarray:
+    """Which of a box's pixels belong to its object rather than to what is behind it.
+
+    An object is in front of its surroundings, so its pixels are those whose pseudo-depth
+    lies within ``depth_band`` (log units) of the box's 25th percentile (config
+    ``objects.depth_band``; None keeps every pixel).
+
+    Args:
+        pseudo_depth: ``[P]`` pseudo-depth of the box's pixels (finite).
+
+    Returns:
+        ``[P]`` bool.
+    """
+    p = np.asarray(pseudo_depth, dtype=np.float64)
+    if depth_band is None or not len(p):
+        return np.ones(len(p), dtype=bool)
+    return np.abs(p - np.percentile(p, 25)) <= depth_band

@@ -17,7 +17,7 @@ def test_points_are_normalised_pixel_centres_and_depth():
     cloud = box_cloud(DEPTH, np.array([1.5, 0.6, 3.2, 3.0]))
     xs, ys = np.meshgrid([2, 3], [1, 2, 3])
     expected = np.column_stack(
-        [(xs.ravel() + 0.5) / W, (ys.ravel() + 0.5) / H, (W * ys.ravel() + xs.ravel()) / 10]
+        [(xs.ravel() + 0.5) / W, (ys.ravel() + 0.5) / H, np.exp((W * ys.ravel() + xs.ravel()) / 10)]
     )
     np.testing.assert_allclose(cloud, expected)
 
@@ -41,7 +41,7 @@ def test_nan_pixels_are_dropped_and_float16_is_read():
     depth = DEPTH.astype(np.float16)
     depth[1, 2] = np.nan
     cloud = box_cloud(depth, np.array([1.6, 0.6, 3.4, 1.4]))
-    np.testing.assert_allclose(cloud, [[3.5 / W, 1.5 / H, np.float16(1.1)]])
+    np.testing.assert_allclose(cloud, [[3.5 / W, 1.5 / H, np.exp(float(np.float16(1.1)))]])
     assert box_cloud(np.full((H, W), np.nan), np.array([0.0, 0, 4, 4])).shape == (0, 3)
 
 
@@ -82,3 +82,14 @@ def test_bad_depth_or_cap_raise():
         box_cloud(DEPTH[None], np.array([0.0, 0, 1, 1]))
     with pytest.raises(AsmpError, match="max_points"):
         box_cloud(DEPTH, np.array([0.0, 0, 1, 1]), max_points=0)
+
+
+def test_depth_band_keeps_the_object_in_front_of_its_background():
+    """A box over a near object (pseudo-depth 0) on a far wall (2): only the near pixels,
+    at relative depth exp(0) = 1, remain; without a band the wall's exp(2) stay too."""
+    depth = np.full((H, W), 2.0)
+    depth[1:3, 1:3] = 0.0
+    box = np.array([0.5, 0.5, 3.4, 3.4])  # 3x3 pixels, 4 of them on the object
+    near = box_cloud(depth, box, depth_band=0.15)
+    assert len(near) == 4 and np.allclose(near[:, 2], 1.0)
+    assert sorted(set(np.round(box_cloud(depth, box)[:, 2], 6))) == [1.0, round(np.exp(2.0), 6)]

@@ -20,8 +20,10 @@ from asmp.synth import generate
 
 def run_stages(video, gt, cfg, results):
     clip = video.stem
-    path = {s: results / "stages" / s / f"{clip}.h5" for s in ("decode", "depth", "rectify",
-                                                                 "flow", "motion")}  # fmt: skip
+    path = {
+        s: results / "stages" / s / f"{clip}.h5"
+        for s in ("decode", "depth", "rectify", "flow", "motion")
+    }
     decode(video, cfg, path["decode"], progress=False)
     depth(path["decode"], cfg, path["depth"], progress=False)
     rectify(path["decode"], path["depth"], cfg, path["rectify"], boxes=gt)

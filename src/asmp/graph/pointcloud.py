@@ -1,7 +1,9 @@
 """The pseudo-3D point cloud of a node: its box's pixels lifted by pseudo-depth.
 
 Paper section 3.3: each point is ``(x, y, z)`` with pixel-normalised image coordinates and
-the pseudo-depth ``z = P = log Z - median log Z`` (asmp.geometry) at that pixel.
+the pixel's depth ``z = exp(P) = Z / median Z``, the project's pseudo-depth
+(asmp.geometry) turned back into depth relative to the video's median depth; only the
+object's pixels of the box count (:func:`asmp.geometry.object_mask`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from asmp.errors import AsmpError
+from asmp.geometry import object_mask
 from asmp.preprocess.motion import box_pixels
 
 
@@ -17,14 +20,16 @@ def box_cloud(
     box: np.ndarray,
     max_points: int | None = None,
     seed: int = 0,
+    depth_band: float | None = None,
 ) -> np.ndarray:
     """Point cloud of the pixels whose centres lie inside a box.
 
     Pixel ``(i, j)`` (column, row) has its centre at integer coordinates and spans
     ``[i-0.5, i+0.5]``, the project's convention; it becomes the point
-    ``((i + 0.5) / W, (j + 0.5) / H, pseudo_depth[j, i])``, so the frame spans ``[0, 1]``
-    edge to edge in x and y. NaN depths are dropped, so the cloud may be empty (also when a
-    box inside the frame is too thin to contain a pixel centre).
+    ``((i + 0.5) / W, (j + 0.5) / H, exp(pseudo_depth[j, i]))``, so the frame spans
+    ``[0, 1]`` edge to edge in x and y. NaN depths are dropped, then pixels off the object
+    (``depth_band``), so the cloud may be empty (also when a box inside the frame is too
+    thin to contain a pixel centre).
 
     Args:
         pseudo_depth: ``[H,W]`` (rectified) pseudo-depth of the node's frame, log units.
@@ -33,6 +38,7 @@ def box_cloud(
             by ``numpy.random.default_rng(seed)`` after NaN removal and kept in raster
             order; None keeps every pixel.
         seed: seed of that draw (the same inputs always give the same cloud).
+        depth_band: :func:`asmp.geometry.object_mask`'s band; None keeps every pixel.
 
     Returns:
         ``[P,3]`` float64 points in raster order (row by row).
@@ -59,7 +65,9 @@ def box_cloud(
     z = depth[xy[:, 1], xy[:, 0]].astype(np.float64)
     keep = ~np.isnan(z)
     xy, z = xy[keep], z[keep]
+    keep = object_mask(z, depth_band)
+    xy, z = xy[keep], z[keep]
     if max_points is not None and len(z) > max_points:
         pick = np.sort(np.random.default_rng(seed).choice(len(z), max_points, replace=False))
         xy, z = xy[pick], z[pick]
-    return np.column_stack([(xy[:, 0] + 0.5) / width, (xy[:, 1] + 0.5) / height, z])
+    return np.column_stack([(xy[:, 0] + 0.5) / width, (xy[:, 1] + 0.5) / height, np.exp(z)])

@@ -11,6 +11,7 @@ validator and the documentation test all follow it.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -21,7 +22,7 @@ import h5py
 import numpy as np
 
 from asmp.errors import AsmpError
-from asmp.io.hdf5 import json_attr, open_h5, write_h5
+from asmp.io.hdf5 import atomic_path, json_attr, open_h5, write_h5
 
 SCHEMA_VERSION = 1
 KIND = "shard"
@@ -130,8 +131,16 @@ TABLES: tuple[str, ...] = tuple(dict.fromkeys(f.table for f in FIELDS))
 SYMBOLS = {"L": "window_frames", "D": "feature_dim", "F": "stft_bins", "T": "stft_frames"}
 
 #: Root attributes every shard must carry.
-REQUIRED_ATTRS = (*SYMBOLS.values(), "sample_rate", "n_fft", "hop_length", "crop_samples",
-                  "sound_classes", "detector_classes", "edge_mode")  # fmt: skip
+REQUIRED_ATTRS = (
+    *SYMBOLS.values(),
+    "sample_rate",
+    "n_fft",
+    "hop_length",
+    "crop_samples",
+    "sound_classes",
+    "detector_classes",
+    "edge_mode",
+)
 
 
 def trailing_shape(f: Field, attrs: Any) -> tuple[int, ...]:
@@ -196,8 +205,13 @@ _PREFIX = {
 }
 
 
+def field_name(table: str, name: str) -> str:
+    """The :class:`VideoRecord` attribute holding dataset ``table/name``."""
+    return "waveform" if table == "audio" else _PREFIX[table] + name
+
+
 def _attr_name(f: Field) -> str:
-    return "waveform" if f.table == "audio" else _PREFIX[f.table] + f.name
+    return field_name(f.table, f.name)
 
 
 def _rows(rec: VideoRecord, f: Field) -> np.ndarray:
@@ -368,3 +382,72 @@ def _check_kind(f: h5py.File, path: Path) -> None:
 def record_fields() -> list[str]:
     """Names of the :class:`VideoRecord` fields that hold data (for factories and tests)."""
     return [f.name for f in fields(VideoRecord) if f.name != "extra"]
+
+
+def pack(
+    records: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    records_per_shard: int,
+    compression: str = "none",
+) -> list[Path]:
+    """Pack record (or shard) files into ``out_dir/shard-NNNNN.h5`` of at most
+    ``records_per_shard`` videos each, and write ``out_dir/manifest.csv`` (one row per
+    video: ``shard,index,video_id,split,sound_classes``).
+
+    Raises:
+        AsmpError: a file that is not a valid shard, or whose configuration (hash) or root
+            attributes differ from the first file's; nothing is written then.
+    """
+    import csv
+
+    from asmp.io.validate import validate_file
+
+    if not records:
+        raise AsmpError("no records given")
+    first_attrs: dict[str, Any] | None = None
+    for path in records:
+        problems = validate_file(path)
+        if problems:
+            raise AsmpError(f"not a valid record: {problems[0]}", path)
+        with open_h5(path) as f:
+            attrs = {k: json_attr(f, k) for k in (*REQUIRED_ATTRS, "config_hash")}
+        if first_attrs is None:
+            first_attrs = attrs
+        elif attrs != first_attrs:
+            key = next(k for k in attrs if attrs[k] != first_attrs[k])
+            raise AsmpError(f"attribute {key} differs from {records[0]}'s", path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written, rows = [], []
+    for start in range(0, len(records), records_per_shard):
+        group = records[start : start + records_per_shard]
+        recs = [r for path in group for r in read_shard(path)]
+        with open_h5(group[0]) as f:
+            attrs = {
+                k: json_attr(f, k)
+                for k in f.attrs
+                if k not in ("kind", "schema_version", "asmp_version", "versions")
+            }
+        shard = write_shard(out / f"shard-{len(written):05d}.h5", recs, attrs, compression)
+        written.append(shard)
+        rows += [
+            (shard.name, i, r.id, r.split, ";".join(r.sound_classes)) for i, r in enumerate(recs)
+        ]
+    with atomic_path(out / "manifest.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["shard", "index", "video_id", "split", "sound_classes"])
+        w.writerows(rows)
+    return written
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("records", nargs="+", type=Path, help="record (or shard) files")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--records-per-shard", type=int, default=256, help="videos per shard")
+    p.add_argument("--compression", choices=["none", "lzf", "gzip"], default="none")
+
+
+def run(args: argparse.Namespace) -> int:
+    shards = pack(args.records, args.out, args.records_per_shard, args.compression)
+    print(f"{args.out}: {len(shards)} shards")
+    return 0

@@ -173,9 +173,8 @@ def object_displacement(
     mapped into the reference camera with ``end_to_ref``; the per-pixel
     :func:`relative_displacement` is reduced by the per-component median.
 
-    A box also holds background. With ``depth_band`` set, only the pixels at the object's
-    depth count: those whose log reference depth lies within ``depth_band`` of the box's
-    25th percentile (objects are in front of what surrounds them).
+    A box also holds background: only its object's pixels count
+    (:func:`asmp.geometry.object_mask` with ``depth_band``).
 
     Args:
         box: ``[4]`` x1, y1, x2, y2 in the reference frame (pixels).
@@ -190,16 +189,14 @@ def object_displacement(
     """
     from scipy.ndimage import map_coordinates
 
-    from asmp.geometry import backproject, transform
+    from asmp.geometry import backproject, object_mask, transform
 
     H, W = depth_ref.shape
     p = box_pixels(box, H, W)
     pi = p.astype(np.int64)
     z_ref = depth_ref[pi[:, 1], pi[:, 0]]
-    if depth_band is not None and len(p):
-        log_z = np.log(z_ref)
-        near = np.abs(log_z - np.percentile(log_z, 25)) <= depth_band
-        p, pi, z_ref = p[near], pi[near], z_ref[near]
+    near = object_mask(np.log(z_ref), depth_band)
+    p, pi, z_ref = p[near], pi[near], z_ref[near]
     q = p + flow[pi[:, 1], pi[:, 0]]
     inside = (q[:, 0] >= 0) & (q[:, 0] <= W - 1) & (q[:, 1] >= 0) & (q[:, 1] <= H - 1)
     if not inside.any():
@@ -246,7 +243,7 @@ def motion(
                 f"{len(transforms)} rectified windows but {len(pairs)} flow windows", flow
             )
         K = intrinsics(cfg["camera"]["hfov_deg"], W, H)
-        th = cfg["motion"]
+        th, band = cfg["motion"], cfg["objects"]["depth_band"]
         n_win, n_obj = len(pairs), box.shape[1]
         disp = np.full((n_win, n_obj, 3), np.nan)
         for w, (ref, end) in enumerate(
@@ -256,9 +253,7 @@ def motion(
             fl = ff["flow"][w].astype(np.float64)
             end_to_ref = transforms[w, end - ref].astype(np.float64)
             for m in np.flatnonzero(box_valid[ref]):
-                disp[w, m] = object_displacement(
-                    box[ref, m], z_ref, z_end, fl, end_to_ref, K, th["depth_band"]
-                )
+                disp[w, m] = object_displacement(box[ref, m], z_ref, z_end, fl, end_to_ref, K, band)
     valid = np.isfinite(disp).all(axis=-1)
     with stage_file(
         out,

@@ -96,8 +96,9 @@ def score(synth_dir: str | Path, results: str | Path) -> dict[str, float | int]:
         for key, values in part.items():
             acc[key] += values
     if not scored:
-        raise AsmpError("no stage outputs found for any clip (expected stages/<stage>/<clip>.h5)",
-                        results)  # fmt: skip
+        raise AsmpError(
+            "no stage outputs found for any clip (expected stages/<stage>/<clip>.h5)", results
+        )
 
     def stat(values: list, fn) -> float | None:
         return float(fn(values)) if values else None
@@ -115,8 +116,12 @@ def score(synth_dir: str | Path, results: str | Path) -> dict[str, float | int]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synth", required=True, type=Path, help="directory written by asmp synth")
-    p.add_argument("--results", required=True, type=Path,
-                   help="results directory holding stages/<stage>/<clip_id>.h5")  # fmt: skip
+    p.add_argument(
+        "--results",
+        required=True,
+        type=Path,
+        help="results directory holding stages/<stage>/<clip_id>.h5",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
