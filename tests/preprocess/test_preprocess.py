@@ -9,6 +9,7 @@ import itertools
 import h5py
 import numpy as np
 import pytest
+import yaml
 from scipy.stats import spearmanr
 
 from asmp.cli import main
@@ -131,21 +132,58 @@ def test_edge_mode_comes_from_the_config(dataset, tmp_path, synth_config_path, f
     assert (rec.edge_weight == 1).all() and not (paper.edge_weight == 1).all()
 
 
-def test_bad_input_fails_with_one_line(
+def write_config(tmp_path, synth_config_path, frcnn_checkpoint, class_map=None):
+    """synth.yaml with the test's detector weights (and another class map) as a file."""
+    raw = yaml.safe_load(synth_config_path.read_text())
+    raw["detect"]["weights"] = str(frcnn_checkpoint)
+    raw["dataset"]["class_map"].update(class_map or {})
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_class_map_naming_an_unknown_class(
     dataset, tmp_path, synth_config_path, frcnn_checkpoint, capsys
 ):
     data, _ = dataset
     video = sorted((data / "videos").glob("*.mp4"))[0]
-    cfg_path = tmp_path / "cfg.yaml"
-    text = synth_config_path.read_text().replace("bell: [bell]", "bell: [belfry]")
-    cfg_path.write_text(text + "\n# test\n")
+    cfg_path = write_config(tmp_path, synth_config_path, frcnn_checkpoint, {"bell": ["belfry"]})
     out = tmp_path / "r.h5"
-    base = ["preprocess", str(video), "--config", str(cfg_path), "--out", str(out)]
-    cfg_text = cfg_path.read_text().replace(
-        "backend: gt         # ground-truth boxes", f"weights: {frcnn_checkpoint}\n  backend: gt #"
-    )
-    cfg_path.write_text(cfg_text)
-    assert main(base) == 2
+    assert main(["preprocess", str(video), "--config", str(cfg_path), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "dataset.class_map maps 'bell' to 'belfry', which the detector does not know" in err
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_no_auditory_object_and_missing_stage_output(
+    dataset, cfg, synth_config_path, frcnn_checkpoint, tmp_path, capsys
+):
+    data, records = dataset
+    rec = read_shard(records[0])[0]
+    absent = next(c for c in cfg["dataset"]["sound_classes"] if c not in rec.sound_classes)
+    video = data / "videos" / f"{rec.id}.mp4"
+    cfg_path = write_config(tmp_path, synth_config_path, frcnn_checkpoint)
+    out = tmp_path / "r.h5"
+    args = ["preprocess", str(video), "--config", str(cfg_path), "--out", str(out)]
+    assert main([*args, "--classes", absent]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "detect.h5: no auditory object detected in any window (dataset.class_map)\n"
+    )
+    assert not out.exists()
+    work = records[0].parent.parent / "work" / rec.id
+    args = [
+        "stage",
+        "record",
+        str(work / "decode.h5"),
+        str(work / "rectify.h5"),
+        str(tmp_path / "missing.h5"),
+        str(work / "audio.h5"),
+        "--config",
+        str(cfg_path),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"asmp: error: {tmp_path / 'missing.h5'}: no such file\n"
+    assert not out.exists()
