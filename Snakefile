@@ -1,9 +1,10 @@
-# asmp preprocessing workflow. The rules only orchestrate: every job calls an
-# `asmp stage ...` command (src/asmp); no algorithm lives here.
+# asmp workflow. Rules only orchestrate: every job calls an `asmp` command (src/asmp); no
+# algorithm lives here. Targets (docs/workflow.md):
 #
-#   snakemake --cores 8 --configfile workflow/config/synth.yaml
+#   snakemake --cores 32 graphs --configfile workflow/config/asiw.yaml   # every shard + manifest
+#   snakemake demo --cores 2                                             # synthetic end to end
 #
-# builds every per-video stage output of the dataset's manifest (docs/workflow.md).
+# On SLURM: snakemake graphs --workflow-profile workflow/profiles/slurm --configfile ...
 
 from snakemake.utils import min_version
 
@@ -14,14 +15,15 @@ configfile: "workflow/config/synth.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/config_file.smk"
+include: "workflow/rules/config.smk"
+include: "workflow/rules/synth.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/depth.smk"
+include: "workflow/rules/detect.smk"
 include: "workflow/rules/rectify.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/motion.smk"
-
-
-rule all:
-    input:
-        stage_outputs("motion"),
+include: "workflow/rules/graph.smk"
+include: "workflow/rules/audio.smk"
+include: "workflow/rules/shards.smk"
+include: "workflow/rules/demo.smk"

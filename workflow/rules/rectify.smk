@@ -3,7 +3,7 @@ rule rectify:
     input:
         decode=stage_path("decode"),
         depth=stage_path("depth"),
-        boxes=boxes_of,
+        boxes=rectify_boxes,
         config=rules.config_file.output[0],
     output:
         ensure(stage_path("rectify"), non_empty=True),
@@ -15,6 +15,8 @@ rule rectify:
     resources:
         mem_mb=2000,
         runtime=20,
+    group:
+        "per_video_cpu"
     conda:
         "../../envs/preprocess.yaml"
     shell:

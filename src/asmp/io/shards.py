@@ -384,6 +384,61 @@ def record_fields() -> list[str]:
     return [f.name for f in fields(VideoRecord) if f.name != "extra"]
 
 
+def _check_compatible(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Raise AsmpError unless every file is a valid shard made with the first file's
+    configuration (hash) and root attributes."""
+    from asmp.io.validate import validate_file
+
+    first: dict[str, Any] | None = None
+    for path in paths:
+        problems = validate_file(path)
+        if problems:
+            raise AsmpError(f"not a valid record: {problems[0]}", path)
+        with open_h5(path) as f:
+            attrs = {k: json_attr(f, k) for k in (*REQUIRED_ATTRS, "config_hash")}
+        first = first or attrs
+        if attrs != first:
+            key = next(k for k in attrs if attrs[k] != first[k])
+            raise AsmpError(f"attribute {key} differs from {paths[0]}'s", path)
+
+
+def merge(
+    records: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    compression: str = "none",
+) -> Path:
+    """Write the videos of ``records`` (record or shard files, checked compatible) into one
+    new shard ``out``, keeping the first file's root attributes."""
+    if not records:
+        raise AsmpError("no records given")
+    _check_compatible(records)
+    recs = [r for path in records for r in read_shard(path)]
+    with open_h5(records[0]) as f:
+        own = ("kind", "schema_version", "asmp_version", "versions")
+        attrs = {k: json_attr(f, k) for k in f.attrs if k not in own}
+    return write_shard(out, recs, attrs, compression)
+
+
+def write_manifest(shards: Sequence[str | os.PathLike[str]], path: str | os.PathLike[str]) -> Path:
+    """Write the CSV index of ``shards`` (atomically): one row per video,
+    ``shard,index,video_id,split,sound_classes`` (shard = file name, index within it)."""
+    import csv
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["shard", "index", "video_id", "split", "sound_classes"])
+        for shard in shards:
+            with open_h5(shard) as h:
+                ids = h["videos/id"].asstr()[()]
+                splits = h["videos/split"].asstr()[()]
+                classes = h["videos/sound_classes"].asstr()[()]
+            w.writerows(
+                (Path(shard).name, i, *row)
+                for i, row in enumerate(zip(ids, splits, classes, strict=True))
+            )
+    return Path(path)
+
+
 def pack(
     records: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
@@ -391,63 +446,48 @@ def pack(
     compression: str = "none",
 ) -> list[Path]:
     """Pack record (or shard) files into ``out_dir/shard-NNNNN.h5`` of at most
-    ``records_per_shard`` videos each, and write ``out_dir/manifest.csv`` (one row per
-    video: ``shard,index,video_id,split,sound_classes``).
+    ``records_per_shard`` videos each and write ``out_dir/manifest.csv``
+    (:func:`write_manifest`).
 
     Raises:
         AsmpError: a file that is not a valid shard, or whose configuration (hash) or root
             attributes differ from the first file's; nothing is written then.
     """
-    import csv
-
-    from asmp.io.validate import validate_file
-
     if not records:
         raise AsmpError("no records given")
-    first_attrs: dict[str, Any] | None = None
-    for path in records:
-        problems = validate_file(path)
-        if problems:
-            raise AsmpError(f"not a valid record: {problems[0]}", path)
-        with open_h5(path) as f:
-            attrs = {k: json_attr(f, k) for k in (*REQUIRED_ATTRS, "config_hash")}
-        if first_attrs is None:
-            first_attrs = attrs
-        elif attrs != first_attrs:
-            key = next(k for k in attrs if attrs[k] != first_attrs[k])
-            raise AsmpError(f"attribute {key} differs from {records[0]}'s", path)
+    _check_compatible(records)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written, rows = [], []
-    for start in range(0, len(records), records_per_shard):
-        group = records[start : start + records_per_shard]
-        recs = [r for path in group for r in read_shard(path)]
-        with open_h5(group[0]) as f:
-            attrs = {
-                k: json_attr(f, k)
-                for k in f.attrs
-                if k not in ("kind", "schema_version", "asmp_version", "versions")
-            }
-        shard = write_shard(out / f"shard-{len(written):05d}.h5", recs, attrs, compression)
-        written.append(shard)
-        rows += [
-            (shard.name, i, r.id, r.split, ";".join(r.sound_classes)) for i, r in enumerate(recs)
-        ]
-    with atomic_path(out / "manifest.csv") as tmp, open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["shard", "index", "video_id", "split", "sound_classes"])
-        w.writerows(rows)
-    return written
+    shards = [
+        merge(records[i : i + records_per_shard], out / f"shard-{n:05d}.h5", compression)
+        for n, i in enumerate(range(0, len(records), records_per_shard))
+    ]
+    write_manifest(shards, out / "manifest.csv")
+    return shards
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("records", nargs="+", type=Path, help="record (or shard) files")
-    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("files", nargs="+", type=Path, help="record (or shard) files")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="a directory (shards + manifest.csv), a FILE.h5 (one shard of every "
+        "record), or with --manifest the CSV to write",
+    )
     p.add_argument("--records-per-shard", type=int, default=256, help="videos per shard")
     p.add_argument("--compression", choices=["none", "lzf", "gzip"], default="none")
+    p.add_argument(
+        "--manifest", action="store_true", help="only write the manifest CSV of existing shards"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    shards = pack(args.records, args.out, args.records_per_shard, args.compression)
-    print(f"{args.out}: {len(shards)} shards")
+    if args.manifest:
+        write_manifest(args.files, args.out)
+    elif args.out.suffix == ".h5":
+        merge(args.files, args.out, args.compression)
+    else:
+        shards = pack(args.files, args.out, args.records_per_shard, args.compression)
+        print(f"{args.out}: {len(shards)} shards")
     return 0

@@ -4,7 +4,7 @@ import yaml
 
 
 rule config_file:
-    """The resolved configuration every stage job reads."""
+    """The resolved configuration every job reads (rewritten when the config changes)."""
     output:
         f"{RESULTS}/config.yaml",
     params:
