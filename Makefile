@@ -7,7 +7,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.uv/bin/uv)
 # Shared libraries the open3d wheel loads, and the Debian packages that provide them.
 SYSTEM_LIBS := libusb-1.0.so.0 libGL.so.1 libEGL.so.1 libX11.so.6 libudev.so.1
 SYSTEM_PKGS := libusb-1.0-0 libgl1 libegl1 libx11-6 libudev1
-DEMO_DIR ?= results/smoke
+DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: setup system-libs demo test lint bench
@@ -29,13 +29,10 @@ system-libs:
 setup: $(UV) system-libs
 	$(UV) sync --locked
 
-# Until the end-to-end demo lands (docs/roadmap.md), the demo is a smoke run of the
-# `asmp` command on a freshly generated synthetic dataset.
+# The synthetic dataset, generated and preprocessed into shards by the workflow
+# (docs/workflow.md); DEMO_ARGS passes extra Snakemake arguments.
 demo: setup
-	rm -rf $(DEMO_DIR)
-	$(UV) run asmp synth --out $(DEMO_DIR)/data --clips 3 --seed 0
-	$(UV) run asmp inspect $(DEMO_DIR)/data/gt/$$(ls $(DEMO_DIR)/data/gt | head -1)
-	@echo "demo: synthetic clips in $(DEMO_DIR)/data"
+	$(UV) run snakemake demo --cores 2 $(DEMO_ARGS)
 
 test: setup
 	$(UV) run pytest -n 2 $(PYTEST_ARGS)
