@@ -132,3 +132,15 @@ def json_attr(obj: h5py.HLObject, key: str, default: Any = None) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def put(
+    group: h5py.Group, name: str, data: np.ndarray, unit: str, doc: str, per_row: bool = False
+) -> h5py.Dataset:
+    """Create dataset ``name`` with the ``unit`` and ``doc`` attributes every dataset the
+    project writes carries; ``per_row`` chunks it one row (frame, window, crop) per chunk."""
+    data = np.asarray(data)
+    chunks = (1, *data.shape[1:]) if per_row and data.ndim > 1 else None
+    ds = group.create_dataset(name, data=data, chunks=chunks)
+    ds.attrs["unit"], ds.attrs["doc"] = unit, doc
+    return ds

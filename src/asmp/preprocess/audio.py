@@ -22,6 +22,7 @@ import torch
 
 from asmp.config import Config
 from asmp.errors import AsmpError
+from asmp.io.hdf5 import put
 from asmp.preprocess.common import add_stage_arguments, read_stage, stage_config, stage_file
 from asmp.spectrogram import PAD_MODE, WINDOW, stft
 
@@ -105,12 +106,9 @@ def audio(decode_path: str | Path, cfg: Config, out: str | Path) -> Path:
         pad_mode=PAD_MODE,
         center=True,
     ) as f:
-        ds = f.create_dataset("crop_start", data=starts)
-        ds.attrs["unit"], ds.attrs["doc"] = "samples", "first sample of each crop, whole seconds"
-        ds = f.create_dataset("stft", data=spec, chunks=(1, *spec.shape[1:]))
-        ds.attrs["unit"], ds.attrs["doc"] = "1", "complex STFT of each crop, [C,F,T]"
-        ds = f.create_dataset("waveform", data=waveform)
-        ds.attrs["unit"], ds.attrs["doc"] = "1", "mono audio at sample_rate, unpadded"
+        put(f, "crop_start", starts, "samples", "first sample of each crop, whole seconds")
+        put(f, "stft", spec, "1", "complex STFT of each crop, [C,F,T]", per_row=True)
+        put(f, "waveform", waveform, "1", "mono audio at sample_rate, unpadded")
     return Path(out)
 
 

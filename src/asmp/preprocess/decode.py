@@ -20,7 +20,7 @@ import numpy as np
 from asmp.config import Config
 from asmp.errors import AsmpError
 from asmp.io.audio import decode_audio
-from asmp.io.hdf5 import sha256_file
+from asmp.io.hdf5 import put, sha256_file
 from asmp.io.video import decode_video
 from asmp.preprocess.common import add_stage_arguments, stage_config, stage_file
 
@@ -56,7 +56,6 @@ def decode(
         log.warning("%s: skipped %d undecodable packets", video, bad)
     if vid.variable_frame_rate:
         log.warning("%s: variable frame rate; frames resampled by timestamp", video)
-    T, H, W, _ = vid.frames.shape
     with stage_file(
         out,
         "decode",
@@ -68,7 +67,7 @@ def decode(
         source_fps=vid.source_fps,
         duration=vid.duration,
         audio_duration=len(audio) / sr,
-        frame_size=(H, W),
+        frame_size=vid.frames.shape[1:3],
         source_frame_size=vid.source_size,
         sample_rate=sr,
         bad_packets=bad,
@@ -76,10 +75,8 @@ def decode(
         rotation=vid.rotation,
         has_audio=has_audio,
     ) as f:
-        ds = f.create_dataset("frames", data=vid.frames, chunks=(1, H, W, 3))
-        ds.attrs["unit"], ds.attrs["doc"] = "uint8 RGB", "frames resampled to fps, [T,H,W,3]"
-        ds = f.create_dataset("audio", data=audio)
-        ds.attrs["unit"], ds.attrs["doc"] = "1", "mono audio at sample_rate"
+        put(f, "frames", vid.frames, "uint8 RGB", "frames resampled to fps, [T,H,W,3]", True)
+        put(f, "audio", audio, "1", "mono audio at sample_rate")
     return Path(out)
 
 
