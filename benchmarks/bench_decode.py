@@ -46,9 +46,18 @@ def main() -> None:
             decode(video, cfg, Path(tmp) / "d.h5", progress=False)
             times.append(time.perf_counter() - t0)
     best = min(times)
-    print(json.dumps({"bench": "decode", "source_frames": n, "size": args.size,
-                      "source_frames_per_s": round(n / best, 1), "seconds": round(best, 3),
-                      "machine": platform.machine()}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "decode",
+                "source_frames": n,
+                "size": args.size,
+                "source_frames_per_s": round(n / best, 1),
+                "seconds": round(best, 3),
+                "machine": platform.machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
