@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -377,11 +377,6 @@ def _check_kind(f: h5py.File, path: Path) -> None:
     version = json_attr(f, "schema_version")
     if version != SCHEMA_VERSION:
         raise AsmpError(f"shard schema_version {version!r}, this asmp reads {SCHEMA_VERSION}", path)
-
-
-def record_fields() -> list[str]:
-    """Names of the :class:`VideoRecord` fields that hold data (for factories and tests)."""
-    return [f.name for f in fields(VideoRecord) if f.name != "extra"]
 
 
 def _check_compatible(paths: Sequence[str | os.PathLike[str]]) -> None:
