@@ -26,7 +26,7 @@ from asmp.io.audio import write_wav
 from asmp.io.hdf5 import write_h5
 from asmp.io.video import write_video
 from asmp.preprocess.common import window_starts
-from asmp.preprocess.motion import direction_class
+from asmp.preprocess.motion import DIRECTION_CLASSES, direction_class
 from asmp.synth.options import SynthOptions, resolve_options
 from asmp.synth.render import boxes_from_instance, render_video
 from asmp.synth.scene import ClipSpec, Scene, plan_clips, sample_scene
@@ -84,7 +84,7 @@ def make_clip(spec: ClipSpec, options: SynthOptions) -> Clip:
     valid = visible[:, window_starts(scene.n_frames, options.window_frames)]
     labels = {
         n: direction_class(displacement, n, options.still_uv, options.still_d, valid)
-        for n in (10, 28)
+        for n in DIRECTION_CLASSES
     }
     return Clip(
         spec=spec,

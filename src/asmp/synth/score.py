@@ -27,6 +27,7 @@ from scipy.stats import spearmanr
 
 from asmp.errors import AsmpError
 from asmp.io.hdf5 import open_h5
+from asmp.preprocess.motion import DIRECTION_CLASSES
 
 _DEPTH_SAMPLES = 4096  # pixels per frame for the rank correlation
 
@@ -49,7 +50,7 @@ def _clip_scores(gt: h5py.File, results: Path, clip: str, rng: np.random.Generat
     motion_path = results / "stages" / "motion" / f"{clip}.h5"
     if motion_path.exists():
         with open_h5(motion_path) as fm:
-            for n in (10, 28):
+            for n in DIRECTION_CLASSES:
                 est = fm[f"direction{n}"][()]  # [W, M]
                 true = gt[f"direction{n}"][()]  # [K, W]
                 for k in map(int, sounding):
