@@ -332,30 +332,57 @@ class ShardReader:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, i: int) -> VideoRecord:
+    def _index(self, i: int) -> int:
         if not -len(self) <= i < len(self):
             raise IndexError(i)
-        i %= len(self)
+        return i % len(self)
+
+    def read(self, i: int, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """Some :class:`VideoRecord` attributes of video ``i`` (all when ``names`` is None),
+        reading only their datasets."""
+        i = self._index(i)
         f = self._handle()
+        wanted = None if names is None else set(names)
         values: dict[str, Any] = {}
-        spans = {t: f[f"{t}/offsets"][i : i + 2] for t in RAGGED}
+        spans: dict[str, np.ndarray] = {}
         for fl in FIELDS:
+            name = _attr_name(fl)
+            if wanted is not None and name not in wanted:
+                continue
             if fl.table == "videos":
                 v = f[fl.path][i]
                 v = v.decode() if isinstance(v, bytes) else v
             else:
+                if fl.table not in spans:
+                    spans[fl.table] = f[f"{fl.table}/offsets"][i : i + 2]
                 a, b = spans[fl.table]
                 v = f[fl.path][a:b]
-            values[_attr_name(fl)] = v
-        W = len(values["window_start_frame"])
-        for name in ("motion_displacement", "motion_direction10", "motion_direction28"):
-            arr = values[name]
-            values[name] = arr.reshape((-1, W, *arr.shape[1:])) if W else arr[:0]
-        values["sound_classes"] = [c for c in values["sound_classes"].split(";") if c]
-        values["frame_size"] = tuple(int(x) for x in values["frame_size"])
+            values[name] = v
+        if "motion" in spans:
+            a, b = f["windows/offsets"][i : i + 2]
+            W = int(b - a)
+            for name in ("motion_displacement", "motion_direction10", "motion_direction28"):
+                if name in values:
+                    arr = values[name]
+                    values[name] = arr.reshape((-1, W, *arr.shape[1:])) if W else arr[:0]
+        if "sound_classes" in values:
+            values["sound_classes"] = [c for c in values["sound_classes"].split(";") if c]
+        if "frame_size" in values:
+            values["frame_size"] = tuple(int(x) for x in values["frame_size"])
         for k in ("fps", "source_fps", "duration"):
-            values[k] = float(values[k])
-        return VideoRecord(**values)
+            if k in values:
+                values[k] = float(values[k])
+        return values
+
+    def read_crop(self, i: int, crop: int) -> np.ndarray:
+        """The cached STFT ``[F, T]`` complex64 of crop ``crop`` of video ``i`` (one chunk)."""
+        a, b = self._handle()["crops/offsets"][self._index(i) : self._index(i) + 2]
+        if not 0 <= crop < b - a:
+            raise IndexError(crop)
+        return self._handle()["crops/stft"][a + crop]
+
+    def __getitem__(self, i: int) -> VideoRecord:
+        return VideoRecord(**self.read(i))
 
     def __iter__(self) -> Iterable[VideoRecord]:
         return (self[i] for i in range(len(self)))
