@@ -32,6 +32,10 @@ def test_shipped_configs_carry_the_paper_defaults(repo_root, name):
         "coseparation": 1.0,
         "orthogonality": 1.0,
         "direction": 0.05,
+        # The paper's forms; the released code's are options (docs/training.md).
+        "coseparation_target": "binary",
+        "orthogonality_form": "pairwise",
+        "background_slot": "any",
     }
     train = cfg["train"]
     assert (train["lr"], train["weight_decay"], train["lr_step"], train["lr_gamma"]) == (
@@ -103,3 +107,22 @@ def test_every_schema_key_is_documented(repo_root):
 
     missing = [k for k in keys(schema()) if f"`{k}`" not in doc]
     assert missing == []
+
+
+def test_schema_entries_use_only_json_schema_keywords():
+    """An unquoted comma in a YAML flow mapping splits a description into stray keys."""
+    from asmp.config import schema
+
+    allowed = {
+        "description", "type", "enum", "default", "minimum", "maximum", "exclusiveMinimum",
+        "exclusiveMaximum", "items", "minItems", "maxItems", "uniqueItems", "properties",
+        "additionalProperties", "required", "pattern",
+    }  # fmt: skip
+
+    def stray(node, path=""):
+        for k, sub in node.get("properties", {}).items():
+            p = f"{path}.{k}" if path else k
+            yield from (f"{p}: {x}" for x in set(sub) - allowed)
+            yield from stray(sub, p)
+
+    assert list(stray(schema())) == []
