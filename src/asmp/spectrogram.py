@@ -174,3 +174,29 @@ def reconstruct(
     mag, phase = magnitude_phase(mixture_spec)
     est = unwarp(mask_warped, mixture_spec.shape[-2]) * mag
     return istft(est * torch.exp(1j * phase), n_fft, hop, length)
+
+
+def window_frames(
+    n_windows: int,
+    frames: int,
+    sample_rate: int,
+    hop: int,
+    mode: str = "seconds",
+) -> tuple[Tensor, int]:
+    """STFT frames of the 1-s windows of a crop: ``(start [n_windows] long, width)``.
+
+    ``seconds``: window ``k`` holds the samples ``[k, k + 1)`` s, whose frames (centred on
+    ``t * hop``) start at ``ceil(k * sample_rate / hop)``; every slice is
+    ``ceil(sample_rate / hop)`` frames wide (44 at 11025 Hz, hop 256: 43.07 frames per
+    second), and a last window that runs past the crop is moved back to end on its last
+    frame. ``released``: the authors' 46-frame slices every 42 frames.
+    """
+    k = torch.arange(n_windows)
+    if mode == "released":
+        width, start = 46, 42 * k
+    else:
+        width = math.ceil(sample_rate / hop)
+        start = torch.div(k * sample_rate + hop - 1, hop, rounding_mode="floor")
+    if width > frames:
+        raise ValueError(f"a {width}-frame window does not fit in {frames} frames")
+    return start.clamp(max=frames - width), width
