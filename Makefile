@@ -35,7 +35,8 @@ demo: setup
 	$(UV) run snakemake demo --cores 2 $(DEMO_ARGS)
 
 test: setup
-	$(UV) run pytest -n 2 $(PYTEST_ARGS)
+	# One BLAS/OpenMP thread per xdist worker: two workers share the two cores.
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(UV) run pytest -n 2 $(PYTEST_ARGS)
 
 lint: setup
 	$(UV) run ruff check src tests benchmarks

@@ -47,3 +47,58 @@ def frcnn_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "frcnn_v2_random.pth"
     torch.save(build_torchvision().state_dict(), path)
     return path
+
+
+#: 8 synthetic clips of 4 s: 4 train, 2 val, 2 test.
+SPLITS = ["train"] * 4 + ["val"] * 2 + ["test"] * 2
+
+
+@pytest.fixture(scope="session")
+def train_cfg(synth_config_path, frcnn_checkpoint) -> dict:
+    """The synth config with the random detector weights and a tiny, fast schedule."""
+    from asmp.config import load_config
+
+    return load_config(
+        synth_config_path,
+        {
+            "detect": {"weights": str(frcnn_checkpoint)},
+            "train": {
+                "batch_size": 4,
+                "num_workers": 0,
+                "log_every": 5,
+                "validate_every": 10,
+                "validation_mixtures": 4,
+                "checkpoint_every": 10,
+            },
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def synth_shards(tmp_path_factory, train_cfg) -> Path:
+    """The shard manifest of 8 preprocessed synthetic clips."""
+    from asmp.io.shards import pack
+    from asmp.preprocess import preprocess
+    from asmp.synth import generate
+
+    root = tmp_path_factory.mktemp("train_data")
+    data = generate(root / "synth", clips=len(SPLITS), seed=5, duration=4.0)
+    videos = sorted((data / "videos").glob("*.mp4"))
+    records = [
+        preprocess(v, train_cfg, root / "records" / f"{v.stem}.h5", split=split)
+        for v, split in zip(videos, SPLITS, strict=True)
+    ]
+    pack(records, root / "shards", records_per_shard=3)
+    return root / "shards" / "manifest.csv"
+
+
+@pytest.fixture(scope="session")
+def overfit_run(tmp_path_factory, train_cfg, synth_shards) -> Path:
+    """``best.pt`` of the small model trained 300 steps on the 4 training clips."""
+    import copy
+
+    from asmp.train.trainer import train
+
+    cfg = copy.deepcopy(train_cfg)
+    cfg["train"].update(batch_size=2, lr=1e-3, validate_every=100, log_every=25)
+    return train(cfg, synth_shards, tmp_path_factory.mktemp("overfit"), steps=300, progress=False)

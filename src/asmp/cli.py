@@ -26,6 +26,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "released": ("asmp.preprocess.released", "import the authors' released ASIW data as records"),
     "shard": ("asmp.io.shards", "pack video records into shards and write their manifest"),
     "synth-score": ("asmp.synth.score", "score preprocessing outputs against synthetic truth"),
+    "train": ("asmp.train.cli", "train ASMP or an ablation preset on a dataset's shards"),
+    "evaluate": (
+        "asmp.evaluate.protocol",
+        "evaluate checkpoints on the test split: report + metrics",
+    ),
+    "report": (
+        "asmp.evaluate.report",
+        "render an evaluation directory and training logs as a report",
+    ),
+    "separate": ("asmp.evaluate.separate", "separate the sounds of a video: one WAV per source"),
+    "score": ("asmp.evaluate.score", "BSS-Eval v3 SDR, SIR and SAR of estimated vs reference WAVs"),
+    "show": ("asmp.evaluate.show", "draw a video's scene graph (paper Figure 2) from its files"),
 }
 
 #: ``asmp stage NAME``: per-video preprocessing stages, one file in, one file out.
