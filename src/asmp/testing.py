@@ -124,3 +124,47 @@ def make_test_video(
         audio = (0.5 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
     write_video(path, frames, fps, audio, sample_rate, times)
     return frames
+
+
+def random_batch(
+    n_mixtures: int,
+    *,
+    slots: int = 3,
+    feature_dim: int = 2048,
+    nodes: int = 43,
+    freq_bins: int = 512,
+    frames: int = 256,
+    windows: int = 6,
+    sound_classes: int = 14,
+    direction_classes: int = 28,
+    seed: int = 0,
+) -> Any:
+    """A random :class:`~asmp.train.data.Batch` of ``n_mixtures`` two-video mixtures at the
+    paper's sizes by default: every video with ``slots - 1`` objects plus background,
+    ``nodes`` fully connected nodes, a ``freq_bins x frames`` crop STFT and ``windows``
+    labelled windows (for benchmarks and tests that need no shards)."""
+    from asmp.train.data import collate
+
+    rng = np.random.default_rng(seed)
+    src, dst = np.nonzero(~np.eye(nodes, dtype=bool))
+    parts = []
+    for _ in range(2 * n_mixtures):
+        labels = np.zeros(slots, np.int64)
+        labels[: slots - 1] = rng.choice(np.arange(1, sound_classes + 1), slots - 1, replace=False)
+        directions = rng.integers(0, direction_classes - 1, (slots, windows))
+        directions[-1] = direction_classes - 1
+        spec = rng.normal(size=(freq_bins, frames)) + 1j * rng.normal(size=(freq_bins, frames))
+        parts.append(
+            {
+                "x": np.abs(rng.normal(size=(nodes, feature_dim))).astype(np.float32),
+                "edge_index": np.stack([src, dst]).astype(np.int64),
+                "edge_weight": rng.uniform(0, 1, len(src)).astype(np.float32),
+                "labels": labels,
+                "valid": np.ones(slots, bool),
+                "directions": directions,
+                "window_valid": np.ones(windows, bool),
+                "stft": spec.astype(np.complex64),
+                "crop_start": np.int64(0),
+            }
+        )
+    return collate(parts, np.repeat(np.arange(n_mixtures), 2))

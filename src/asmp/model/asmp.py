@@ -51,6 +51,8 @@ class ASMP(nn.Module):
         e = spec.embedding_dim
         self.node_mlp = node_mlp(spec.feature_dim, e)
         self.graph = GraphEncoder(e, spec.graph_readout, spec.heads)
+        # Optional: keeps the GRU out of saturation at high learning rates (not in the paper).
+        self.graph_norm = nn.LayerNorm(e) if spec.graph_norm else None
         self.gru = nn.GRU(e, e, num_layers=1, batch_first=True)
         self.separator = UNet(spec.ngf, e, spec.decoder_activation)
         self.classifier = ResNet18(spec.sound_classes + 1, spec.width)
@@ -80,6 +82,8 @@ class ASMP(nn.Module):
         """
         nodes = self.node_mlp(x.to(_dtype(self.node_mlp)))
         zeta = self.graph(nodes, edge_index, edge_weight, batch, num_graphs)
+        if self.graph_norm is not None:
+            zeta = self.graph_norm(zeta)
         steps = zeta.to(self.gru.weight_ih_l0.dtype).unsqueeze(1).expand(-1, slots, -1)
         y, _ = self.gru(steps.contiguous())
         return y
@@ -129,6 +133,8 @@ class ASMP(nn.Module):
             "direction_encoder",
             "direction_head",
         ]
+        if self.graph_norm is not None:
+            names.insert(2, "graph_norm")
         counts = {n: sum(p.numel() for p in getattr(self, n).parameters()) for n in names}
         counts["total"] = sum(counts.values())
         return counts

@@ -28,6 +28,7 @@ class ModelSpec:
     condition: Literal["normalized", "raw"] = "normalized"
     direction_visual: bool = True
     direction_logit_norm: bool = False
+    graph_norm: bool = False
     heads: int = 4
 
     def __post_init__(self) -> None:
@@ -84,4 +85,5 @@ class ModelSpec:
             condition=m["condition"],
             direction_visual=m["direction_visual"],
             direction_logit_norm=m["direction_logit_norm"],
+            graph_norm=m["graph_norm"],
         )

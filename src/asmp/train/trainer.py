@@ -278,6 +278,9 @@ def train(
             loss = fwd.losses.weights.total(terms)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if tc["grad_clip"] is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(fwd.parameters(), tc["grad_clip"])
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
@@ -291,7 +294,7 @@ def train(
             tick = time.perf_counter()
             row = {
                 "loss": float(loss.detach()),
-                **{k: float(v) for k, v in terms.items()},
+                **{k: float(v.detach()) for k, v in terms.items()},
                 "lr": scheduler.get_last_lr()[0],
                 "samples_per_s": rate,
             }
