@@ -38,8 +38,9 @@ def test_shipped_configs_carry_the_paper_defaults(repo_root, name):
         "background_slot": "any",
     }
     train = cfg["train"]
+    # The synth config's short demo schedule trains at lr 1e-3 (workflow/config/synth.yaml).
     assert (train["lr"], train["weight_decay"], train["lr_step"], train["lr_gamma"]) == (
-        1e-4,
+        1e-3 if name == "synth" else 1e-4,
         1e-4,
         15000,
         0.1,

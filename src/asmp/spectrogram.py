@@ -167,12 +167,16 @@ def reconstruct(
 ) -> Tensor:
     """Waveform ``[..., length]`` of a warped mask ``[..., B, T]`` applied to a mixture.
 
-    Unwarps the mask to the mixture's ``F`` bins, multiplies the linear mixture magnitude,
-    keeps the mixture phase and inverts the STFT. No clipping (the released code clips the
-    result to [-1, 1] after overlap-add).
+    Unwarps the mask to the mixture's ``F`` bins, divided by the unwarp of a mask of ones
+    (1 except at DC and the top bin, which the zero-padded unwarp halves), so that a mask
+    of ones gives back the mixture and masks summing to one give tracks summing to it;
+    multiplies the linear mixture magnitude, keeps the mixture phase and inverts the STFT.
+    No clipping (the released code clips the result to [-1, 1] after overlap-add).
     """
     mag, phase = magnitude_phase(mixture_spec)
-    est = unwarp(mask_warped, mixture_spec.shape[-2]) * mag
+    bins = mask_warped.shape[-2]
+    gain = unwarp(mask_warped.new_ones(bins, 1), mixture_spec.shape[-2])
+    est = unwarp(mask_warped, mixture_spec.shape[-2]) / gain * mag
     return istft(est * torch.exp(1j * phase), n_fft, hop, length)
 
 

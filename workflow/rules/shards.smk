@@ -1,30 +1,9 @@
-rule record:
-    """One validated video record (a shard of one video)."""
-    input:
-        decode=stage_path("decode"),
-        rectify=stage_path("rectify"),
-        graph=stage_path("graph"),
-        audio=stage_path("audio"),
-        config=rules.config_file.output[0],
-    output:
-        ensure(stage_path("record"), non_empty=True),
-    params:
-        split=split_of,
-    log:
-        f"{RESULTS}/logs/record/{{clip}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/record/{{clip}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    group:
-        "per_video_cpu"
-    conda:
-        "../../envs/preprocess.yaml"
-    shell:
-        "asmp stage record {input.decode} {input.rectify} {input.graph} {input.audio}"
-        " --split {params.split} --id {wildcards.clip} --config {input.config} --out {output} > {log} 2>&1"
+# record: one validated video record (a shard of one video), the clip's split from its
+# manifest row; last stage of the per-video job cpu_stages (video.smk).
+STAGE_COMMANDS["record"] = (
+    "asmp stage record {input.decode} {output.rectify} {output.graph} {output.audio}"
+    " --split {params.row[split]} --id {wildcards.clip} --config {input.config} --out {output.record}"
+)
 
 
 rule shard:

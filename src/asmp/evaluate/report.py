@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def render(metrics: dict[str, Any], figures: Sequence[Path] = (), base: Path | N
     if figures:
         lines += ["", "## Figures", ""]
         for fig in figures:
-            rel = fig.relative_to(base) if base else fig
+            rel = Path(os.path.relpath(fig, base)) if base else fig
             lines += [f"![{fig.stem}]({rel.as_posix()})", ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,8 +30,10 @@ from asmp.errors import AsmpError
 from asmp.geometry import pseudo_depth_from_depth, pseudo_depth_from_inverse
 from asmp.io.hdf5 import json_attr, open_h5
 from asmp.preprocess.common import add_stage_arguments, read_stage, stage_config, stage_file
-from asmp.preprocess.midas import MiDaS, load_midas, preprocess, spec_for
 from asmp.weights import fetch_weights
+
+if TYPE_CHECKING:  # timm takes seconds to import; the gt backend never needs it
+    from asmp.preprocess.midas import MiDaS
 
 
 class DepthEstimator:
@@ -70,6 +73,8 @@ class DepthEstimator:
 
     @torch.inference_mode()
     def _infer(self, frames: np.ndarray) -> np.ndarray:
+        from asmp.preprocess.midas import preprocess
+
         x = preprocess(frames, self.net.model_type).to(self.device)
         with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
             pred = self.net(x)
@@ -137,6 +142,8 @@ def depth(decode_path: str | Path, cfg: Config, out: str | Path, progress: bool 
         raw, to_pseudo = read_gt_depth(source, frames.shape[:3]), pseudo_depth_from_depth
         sha256 = None
     else:
+        from asmp.preprocess.midas import load_midas, spec_for
+
         weights = fetch_weights(cfg["depth"]["weights"], spec_for(backend).url)
         estimator = DepthEstimator(
             load_midas(backend, weights.path), cfg["depth"]["batch_size"], progress=progress
