@@ -29,7 +29,7 @@ system-libs:
 setup: $(UV) system-libs
 	$(UV) sync --locked
 
-# The synthetic dataset, generated and preprocessed into shards by the workflow
+# The synthetic dataset end to end: generated, preprocessed, trained, evaluated, reported
 # (docs/workflow.md); DEMO_ARGS passes extra Snakemake arguments.
 demo: setup
 	$(UV) run snakemake demo --cores 2 $(DEMO_ARGS)

@@ -157,10 +157,11 @@ def run(args: argparse.Namespace) -> int:
     if not src.is_file():
         raise AsmpError("no metrics.json: not an asmp evaluate directory", args.evaluation)
     metrics = json.loads(src.read_text())
-    figures = sorted((args.evaluation / "figures").glob("*.png"))
+    # By name: a training curve drawn here replaces the evaluation's copy of it.
+    figures = {p.stem: p for p in sorted((args.evaluation / "figures").glob("*.png"))}
     for log in args.logs:
         name = f"training_{log.parent.name}"
-        figures.append(save_figure(training_curves(log), args.out.parent / "figures" / name)[0])
-    write_report(args.out, metrics, list(dict.fromkeys(figures)))
+        figures[name] = save_figure(training_curves(log), args.out.parent / "figures" / name)[0]
+    write_report(args.out, metrics, list(figures.values()))
     print(args.out)
     return 0
