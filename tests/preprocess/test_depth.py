@@ -152,7 +152,10 @@ def test_midas_inverse_depth_becomes_pseudo_depth(tmp_path, synth_config_path, c
         tmp_path, synth_config_path, backend=SMALL, weights=str(weights), batch_size=2
     )
     decode_h5 = write_decode(tmp_path / "decode.h5", frames, tmp_path / "v.mp4", cfg)
-    monkeypatch.setattr(depth, "load_midas", lambda model_type, path: KnownInverseDepth())
+    # The depth stage imports MiDaS (and timm) only when it runs a MiDaS backend.
+    monkeypatch.setattr(
+        "asmp.preprocess.midas.load_midas", lambda model_type, path: KnownInverseDepth()
+    )
     out = tmp_path / "depth.h5"
     run_cli(decode_h5, config, out)  # 256x256 is the network size: no resampling either way
     with h5py.File(out) as f:
