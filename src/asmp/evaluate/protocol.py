@@ -33,7 +33,7 @@ from tqdm import tqdm
 from asmp.config import Config, load_config
 from asmp.errors import AsmpError
 from asmp.evaluate.metrics import bss_eval_batch
-from asmp.evaluate.separation import direction_assignment, waveforms
+from asmp.evaluate.separation import direction_assignment, overlap_add, waveforms
 from asmp.io.hdf5 import atomic_path
 from asmp.preprocess.motion import LATTICE26, direction_class
 from asmp.spectrogram import istft
@@ -50,7 +50,6 @@ PAIR_SEED = 20221128
 BOOTSTRAP = 1000
 #: The authors' ASIW separation pairs, shipped with the project.
 ASIW_PAIRS = Path(__file__).resolve().parents[3] / "data" / "asiw" / "separation_test_pairs.csv"
-BASELINES = ("mixture", "ideal_binary_mask", "ideal_ratio_mask")
 
 
 @dataclass
@@ -162,15 +161,6 @@ class PairRunner:
         n = min(self.sampler.n_crops(a), self.sampler.n_crops(b))
         return [Mixture(a, b, c, c) for c in range(n)]
 
-    def overlap_add(self, crops: torch.Tensor, starts: Sequence[int]) -> np.ndarray:
-        """``crops [C, L]`` placed at ``starts`` samples and averaged -> ``[length]``."""
-        length = max(starts) + self.crop
-        total, count = np.zeros(length), np.zeros(length)
-        for wave, s in zip(crops.double().cpu().numpy(), starts, strict=True):
-            total[s : s + self.crop] += wave
-            count[s : s + self.crop] += 1
-        return total / np.maximum(count, 1)
-
 
 def _summary(values: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
     """Mean, median and 95% bootstrap interval of the mean of the finite ``values``."""
@@ -238,20 +228,20 @@ def evaluate(
         ref_c = istft(batch.stft, n_fft, hop, runner.crop)  # [2C, L]
         mix_spec = batch.mixture_stft()
         mix_c = istft(mix_spec, n_fft, hop, runner.crop)
-        ref = np.stack([runner.overlap_add(ref_c[u::2], starts) for u in range(2)])
-        mix = runner.overlap_add(mix_c, starts)
+        ref = np.stack([overlap_add(ref_c[u::2], starts) for u in range(2)])
+        mix = overlap_add(mix_c, starts)
         est_sets["mixture"] = np.stack([mix, mix])
         mags = batch.stft.abs().unflatten(0, (-1, 2))  # [C, 2, F, T]
         ibm = (mags > mags.flip(1)).float()
         irm = mags / mags.sum(1, keepdim=True).clamp(min=1e-10)
         for name, mask in (("ideal_binary_mask", ibm), ("ideal_ratio_mask", irm)):
             waves = istft(mask * mix_spec[:, None], n_fft, hop, runner.crop)  # [C, 2, L]
-            est_sets[name] = np.stack([runner.overlap_add(waves[:, u], starts) for u in range(2)])
+            est_sets[name] = np.stack([overlap_add(waves[:, u], starts) for u in range(2)])
         for m in models:
             with torch.no_grad():
                 outputs = m.forward(batch, losses=False)
                 est_c, _, _ = waveforms(outputs, batch, hop, runner.crop)
-            est_sets[m.name] = np.stack([runner.overlap_add(est_c[u::2], starts) for u in range(2)])
+            est_sets[m.name] = np.stack([overlap_add(est_c[u::2], starts) for u in range(2)])
             if outputs.direction_logits is not None:
                 pred, true = _clip_directions(outputs.direction_logits, batch, starts, runner.sr)
                 direction[m.name]["pred"].append(pred)

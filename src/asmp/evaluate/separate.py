@@ -25,6 +25,7 @@ import torch
 
 from asmp.config import Config, load_config
 from asmp.errors import AsmpError
+from asmp.evaluate.separation import overlap_add
 from asmp.io.audio import write_wav
 from asmp.io.hdf5 import atomic_path
 from asmp.io.shards import ShardReader
@@ -114,12 +115,7 @@ def separate(
     slot_waves = reconstruct(
         outputs.masks[:, :n_slots].float(), mix_spec[:, None], n_fft, hop, crop
     )  # [C, n_slots, crop]
-    total = np.zeros((n_slots, len(padded)))
-    count = np.zeros(len(padded))
-    for k, s in enumerate(starts):
-        total[:, s : s + crop] += slot_waves[k].double().cpu().numpy()
-        count[s : s + crop] += 1
-    tracks = (total / np.maximum(count, 1))[:, : len(wave)]
+    tracks = overlap_add(slot_waves, starts, len(wave))  # [n_slots, S]
     directions = _directions(outputs.direction_logits, batch, starts, sr, slot_of, rec.n_windows)
     classes = shards.attrs["sound_classes"]
     sources = []

@@ -46,6 +46,20 @@ def sdr_of_batch(
     return model, base
 
 
+def overlap_add(crops: Tensor, starts: list[int], length: int | None = None) -> np.ndarray:
+    """Waveforms ``crops [C, ..., L]`` placed at ``starts`` (samples) and averaged where they
+    overlap -> float64 ``[..., length]`` (default: up to the end of the last crop)."""
+    waves = crops.double().cpu().numpy()
+    L = waves.shape[-1]
+    length = length or max(starts) + L
+    total = np.zeros((*waves.shape[1:-1], max(length, max(starts) + L)))
+    count = np.zeros(total.shape[-1])
+    for wave, s in zip(waves, starts, strict=True):
+        total[..., s : s + L] += wave
+        count[s : s + L] += 1
+    return (total / np.maximum(count, 1))[..., :length]
+
+
 def direction_assignment(logits: Tensor, batch: Batch) -> Tensor:
     """Label index each slot is matched to ``[V, S]``: the slot order minimising the
     direction cross entropy summed over the video's windows (one order per video)."""
