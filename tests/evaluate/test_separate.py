@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import av
+import h5py
 import numpy as np
 import pytest
 import soundfile as sf
@@ -47,11 +49,26 @@ def test_one_track_per_object_and_background_whose_sum_is_the_mixture(
     assert (tmp_path / "sources.png").stat().st_size > 0
 
 
-def test_trained_model_tracks_differ(clip, overfit_run, train_cfg, tmp_path):
-    result = separate(clip[0], overfit_run, tmp_path, train_cfg)
+def test_trained_model_tracks_differ_and_the_annotated_video(
+    clip, overfit_run, train_cfg, tmp_path
+):
+    result = separate(clip[0], overfit_run, tmp_path, train_cfg, video_out="background")
     a, _ = sf.read(tmp_path / result["sources"][0]["wav"])
     b, _ = sf.read(tmp_path / result["sources"][1]["wav"])
     assert not np.allclose(a, b)
+    with h5py.File(tmp_path / "stages" / "decode.h5") as f:
+        frames = f["frames"][()]
+    with av.open(str(tmp_path / "background.mp4")) as c:
+        video = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    with av.open(str(tmp_path / "background.mp4")) as c:
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert len(video) == len(frames) and samples >= len(b)
+    # The object's box is drawn (red) on every frame; the original frame has no such edge.
+    x1, y1, x2, y2 = (int(round(v)) for v in result["sources"][0]["box"])
+    drawn = np.abs(video[0][y1, x1:x2].astype(int) - frames[0][y1, x1:x2]).mean()
+    assert drawn > 30
+    with pytest.raises(AsmpError, match="no source 'nope'"):
+        separate(clip[0], overfit_run, tmp_path / "x", train_cfg, video_out="nope")
 
 
 def test_checkpoint_of_other_classes_is_refused(clip, overfit_run, train_cfg, tmp_path):

@@ -9,7 +9,9 @@ highest likelihood of the objects' classes), and each object's direction per 1-s
 is the arg-max of its log-probabilities averaged over the crops holding the window.
 
 Writes ``DIR/<source>.wav`` per object and ``DIR/background.wav`` (the video's sample
-rate and length), ``DIR/sources.json`` and the figure ``DIR/sources.png``/``.pdf``.
+rate and length), ``DIR/sources.json`` and the figure ``DIR/sources.png``/``.pdf``; with
+``video_out`` also ``DIR/<source>.mp4``: the decoded frames with every object's box and
+its predicted direction per window drawn over them, and that source's track as sound.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def separate(
     out: str | Path,
     cfg: Config | None = None,
     device: str | None = None,
+    video_out: str | None = None,
 ) -> dict[str, Any]:
     """Separate ``video`` into one track per auditory object plus the background.
 
@@ -63,6 +66,8 @@ def separate(
         cfg: preprocessing config (default: the checkpoint's); its dataset classes must be
             the checkpoint's.
         device: torch device.
+        video_out: name of a source (``object0_<class>`` or ``background``) whose track
+            goes into an annotated mp4.
 
     Returns:
         the ``sources.json`` content.
@@ -161,7 +166,62 @@ def separate(
         hop=hop,
     )
     save_figure(fig, out / "sources")
+    if video_out is not None:
+        names = {src["name"]: j for j, src in enumerate(sources)}
+        if video_out not in names:
+            raise AsmpError(f"no source {video_out!r}; the sources are {', '.join(names)}", video)
+        annotated_video(
+            out / f"{video_out}.mp4",
+            out / "stages" / "decode.h5",
+            [src for src in sources if "box" in src],
+            tracks[slot_of[names[video_out]]],
+            sr,
+            own,
+        )
     return result
+
+
+def annotated_video(
+    path: Path,
+    decode_file: Path,
+    objects: list[dict[str, Any]],
+    audio: np.ndarray,
+    sample_rate: int,
+    cfg: Config,
+) -> Path:
+    """An mp4 of the decoded frames with each object's box (from its key frame) and, per
+    1-s window, an arrow along its predicted direction's image-plane part (u, v; a circle
+    for no motion, nothing for padding or an unpredicted window), with ``audio`` ``[S]``."""
+    import cv2
+
+    from asmp.evaluate.figures import direction_vectors
+    from asmp.io.video import write_video
+    from asmp.preprocess.common import read_stage
+
+    with read_stage(decode_file, "decode") as f:
+        frames = f["frames"][()].copy()
+    vectors = direction_vectors(cfg["model"]["direction_classes"])
+    window = cfg["video"]["window_frames"]
+    for k, frame in enumerate(frames):
+        for obj in objects:
+            x1, y1, x2, y2 = (int(round(v)) for v in obj["box"])
+            cv2.rectangle(frame, (x1, y1), (x2, y2), (255, 64, 64), 2)
+            cv2.putText(frame, obj["class"], (x1, max(y1 - 4, 10)), 0, 0.4, (255, 64, 64), 1)
+            dirs = obj["direction"] or []
+            cls = dirs[k // window] if k // window < len(dirs) else None
+            if cls is None or np.isnan(vectors[cls]).any():
+                continue
+            centre = ((x1 + x2) // 2, (y1 + y2) // 2)
+            u, v, _ = vectors[cls] / max(np.linalg.norm(vectors[cls]), 1e-9)
+            if cls == 0:
+                cv2.circle(frame, centre, 5, (255, 220, 0), 2)
+            else:
+                length = 0.4 * max(x2 - x1, y2 - y1)
+                tip = (int(centre[0] + length * u), int(centre[1] + length * v))
+                cv2.arrowedLine(frame, centre, tip, (255, 220, 0), 2, tipLength=0.3)
+    with atomic_path(path) as tmp:
+        write_video(tmp, frames, cfg["video"]["fps"], audio.astype(np.float32), sample_rate)
+    return path
 
 
 def _match_slots(class_logits: torch.Tensor | None, batch: Any) -> list[int]:
@@ -219,12 +279,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="preprocessing config (default: the checkpoint's; set model weights paths here)",
     )
     p.add_argument("--device", help="torch device (default: a GPU when present)")
+    p.add_argument(
+        "--video-out",
+        metavar="SOURCE",
+        help="also write SOURCE.mp4: boxes and direction arrows over the frames, with the "
+        "separated track of SOURCE (e.g. object0_dog or background)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(args.config) if args.config else None
-    result = separate(args.video, args.checkpoint, args.out, cfg, args.device)
+    result = separate(args.video, args.checkpoint, args.out, cfg, args.device, args.video_out)
     for s in result["sources"]:
         print(args.out / s["wav"])
     return 0

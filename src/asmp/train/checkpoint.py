@@ -4,7 +4,8 @@ A checkpoint holds ``format``, ``version``, ``step``, ``preset``, ``config`` (th
 config the run used), ``config_hash``, ``model_spec``, ``model``, ``optimizer``,
 ``scheduler``, ``rng`` (CPU and CUDA generator states), ``best_sdr`` and ``best_step``. It
 is written atomically and read with ``torch.load(weights_only=True)``, which refuses any
-pickled object other than tensors and plain containers.
+pickled object other than tensors and plain containers; the stored config is validated and
+keys added to the schema since the run get their defaults.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 
+from asmp.config import validate_config
 from asmp.errors import AsmpError
 from asmp.io.hdf5 import atomic_path
 
@@ -57,6 +59,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise AsmpError(
             f"checkpoint version {state.get('version')}, this asmp reads {VERSION}", path
         )
+    if "config" in state:  # keys added to the schema since the run get their defaults
+        state["config"] = validate_config(state["config"], path)
     return state
 
 
