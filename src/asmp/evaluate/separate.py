@@ -37,8 +37,6 @@ from asmp.train.data import MixtureSampler, ShardSet, collate
 from asmp.train.losses import permutation_min
 from asmp.train.trainer import build_forward
 
-log = logging.getLogger(__name__)
-
 
 def crop_plan(n_samples: int, sample_rate: int, crop: int) -> list[int]:
     """Crop starts (samples) covering ``[0, n_samples)``: every whole second whose crop fits,
