@@ -114,13 +114,43 @@ def test_direction_slice_widths(visual: bool, w: int) -> None:
 
 
 def test_condition_variants_differ_only_in_scale(small: ASMP) -> None:
-    raw = ASMP(ModelSpec(feature_dim=D, sound_classes=K, width=0.125, condition="raw")).eval()
-    raw.load_state_dict(small.state_dict())
+    def variant(condition: str) -> ASMP:
+        model = ASMP(ModelSpec(feature_dim=D, sound_classes=K, width=0.125, condition=condition))
+        model.load_state_dict(small.state_dict())
+        return model.eval()
+
+    raw, scaled = variant("raw"), variant("scaled")
     small.eval()
     log_mix, y = torch.randn(2, 1, 128, 128), torch.randn(2, 512)
     unit = torch.nn.functional.normalize(y, dim=-1)
     with torch.no_grad():
         torch.testing.assert_close(small.separate(log_mix, 3 * y), raw.separate(log_mix, unit))
+        # scaled: the unit vector times sqrt(E), whatever y's norm.
+        torch.testing.assert_close(
+            scaled.separate(log_mix, 3 * y), raw.separate(log_mix, unit * 512**0.5)
+        )
+
+
+def test_feature_standardization_is_applied_before_the_node_mlp(small: ASMP) -> None:
+    spec = ModelSpec(feature_dim=D, sound_classes=K, width=0.125, feature_norm="standardize")
+    model = ASMP(spec)
+    model.load_state_dict(small.state_dict(), strict=False)
+    assert {"feature_mean", "feature_std"} <= set(model.state_dict())
+    x, ei, ew, batch = graph_batch([3, 4], seed=3)
+    mean, std = torch.randn(D), torch.rand(D) + 0.5
+    std[0] = 0.0  # a feature constant in training is divided by the floor, not by zero
+    model.set_feature_statistics(mean, std)
+    floor = 0.01 * float(std.mean())
+    expected_std = std.clone()
+    expected_std[0] = floor
+    model.eval()
+    small.eval()
+    with torch.no_grad():
+        got = model.embed(x, ei, ew, batch, 2, 3)
+        want = small.embed((x - mean) / expected_std, ei, ew, batch, 2, 3)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="feature_norm"):
+        small.set_feature_statistics(mean, std)
 
 
 def test_autocast_bf16(small: ASMP) -> None:

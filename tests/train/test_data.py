@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from asmp.errors import AsmpError
 from asmp.graph import edge_weights
 from asmp.io.shards import ShardReader
 from asmp.spectrogram import stft
@@ -111,3 +112,15 @@ def test_step_batches_are_a_function_of_seed_step_and_rank(shards):
     assert not torch.equal(StepBatches(s, 2, seed=0, rank=1)[7].x, a[7].x) or not torch.equal(
         a[8].x, a[7].x
     )
+
+
+def test_feature_statistics_are_those_of_every_training_node(shards):
+    nodes = np.concatenate(
+        [record(shards, ref).node_feature for ref in shards.split("train")]
+    ).astype(np.float64)
+    mean, std = shards.feature_statistics("train")
+    assert mean.shape == std.shape == (int(shards.attrs["feature_dim"]),)
+    np.testing.assert_allclose(mean.numpy(), nodes.mean(0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(std.numpy(), nodes.std(0), rtol=1e-4, atol=1e-6)
+    with pytest.raises(AsmpError, match="split 'nope' has no videos"):
+        shards.feature_statistics("nope")

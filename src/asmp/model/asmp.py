@@ -49,6 +49,10 @@ class ASMP(nn.Module):
         super().__init__()
         self.spec = spec
         e = spec.embedding_dim
+        if spec.feature_norm == "standardize":
+            # Train-split statistics (set_feature_statistics); identity until then.
+            self.register_buffer("feature_mean", torch.zeros(spec.feature_dim))
+            self.register_buffer("feature_std", torch.ones(spec.feature_dim))
         self.node_mlp = node_mlp(spec.feature_dim, e)
         self.graph = GraphEncoder(e, spec.graph_readout, spec.heads)
         # Optional: keeps the GRU out of saturation at high learning rates (not in the paper).
@@ -80,7 +84,10 @@ class ASMP(nn.Module):
         graph id. The graph embedding zeta is fed at each of the ``slots`` steps
         (N auditory objects + background) from a zero hidden state.
         """
-        nodes = self.node_mlp(x.to(_dtype(self.node_mlp)))
+        x = x.to(_dtype(self.node_mlp))
+        if self.spec.feature_norm == "standardize":
+            x = (x - self.feature_mean) / self.feature_std
+        nodes = self.node_mlp(x)
         zeta = self.graph(nodes, edge_index, edge_weight, batch, num_graphs)
         if self.graph_norm is not None:
             zeta = self.graph_norm(zeta)
@@ -104,8 +111,21 @@ class ASMP(nn.Module):
                 f"y must be [M={log_mix.shape[0]}, E={self.spec.embedding_dim}], "
                 f"got {tuple(y.shape)}"
             )
-        condition = F.normalize(y, dim=-1) if self.spec.condition == "normalized" else y
+        condition = y if self.spec.condition == "raw" else F.normalize(y, dim=-1)
+        if self.spec.condition == "scaled":
+            condition = condition * self.spec.embedding_dim**0.5
         return self.separator(log_mix.to(_dtype(self.separator)), condition)
+
+    def set_feature_statistics(self, mean: Tensor, std: Tensor) -> None:
+        """Node-feature standardisation (``feature_norm="standardize"``): per-dimension
+        ``mean [D]`` and ``std [D]`` of the training nodes. Dimensions with a std below 1% of
+        the mean std (constant in training, e.g. dead ReLU units) are divided by that floor
+        instead, so that unseen values stay bounded."""
+        if self.spec.feature_norm != "standardize":
+            raise ValueError("set_feature_statistics needs feature_norm='standardize'")
+        std = std.to(self.feature_std).clamp_min(0.01 * float(std.mean()) + 1e-12)
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std)
 
     def classify(self, log_spec: Tensor) -> Tensor:
         """log_spec [M,1,B,T] log separated magnitude -> logits [M, K+1] (0 = background)."""

@@ -25,10 +25,11 @@ class ModelSpec:
     width: float = 1.0
     graph_readout: Literal["concat", "sum"] = "concat"
     decoder_activation: Literal["leaky_relu", "relu"] = "leaky_relu"
-    condition: Literal["normalized", "raw"] = "normalized"
+    condition: Literal["normalized", "scaled", "raw"] = "normalized"
     direction_visual: bool = True
     direction_logit_norm: bool = False
     graph_norm: bool = False
+    feature_norm: Literal["none", "standardize"] = "none"
     heads: int = 4
 
     def __post_init__(self) -> None:
@@ -42,8 +43,10 @@ class ModelSpec:
             raise ValueError(f"unknown graph_readout {self.graph_readout!r}")
         if self.decoder_activation not in ("leaky_relu", "relu"):
             raise ValueError(f"unknown decoder_activation {self.decoder_activation!r}")
-        if self.condition not in ("normalized", "raw"):
+        if self.condition not in ("normalized", "scaled", "raw"):
             raise ValueError(f"unknown condition {self.condition!r}")
+        if self.feature_norm not in ("none", "standardize"):
+            raise ValueError(f"unknown feature_norm {self.feature_norm!r}")
         if self.heads < 1 or self.graph_hidden % self.heads:
             raise ValueError(
                 f"the graph width {self.graph_hidden} (embedding_dim {self.embedding_dim}, "
@@ -86,4 +89,5 @@ class ModelSpec:
             direction_visual=m["direction_visual"],
             direction_logit_norm=m["direction_logit_norm"],
             graph_norm=m["graph_norm"],
+            feature_norm=m["feature_norm"],
         )

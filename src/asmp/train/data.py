@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from asmp.errors import AsmpError
 from asmp.graph import EdgeMode, edge_weights
@@ -128,6 +129,23 @@ class ShardSet:
 
     def read(self, ref: VideoRef, names: Sequence[str] = _NEEDED) -> dict[str, Any]:
         return self.readers[ref.shard].read(ref.index, names)
+
+    def feature_statistics(self, split: str = "train") -> tuple[Tensor, Tensor]:
+        """Per-dimension mean and (population) std ``[D]`` float32 of the node features of
+        every video of ``split`` (accumulated in float64)."""
+        videos = self.split(split)
+        if not videos:
+            raise AsmpError(f"split {split!r} has no videos", self.manifest)
+        D = int(self.attrs["feature_dim"])
+        total, square, n = np.zeros(D), np.zeros(D), 0
+        for ref in tqdm(videos, desc=f"feature statistics ({split})", leave=False):
+            x = self.read(ref, ("node_feature",))["node_feature"].astype(np.float64)
+            total += x.sum(0)
+            square += (x * x).sum(0)
+            n += len(x)
+        mean = total / n
+        std = np.sqrt(np.maximum(square / n - mean * mean, 0.0))
+        return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
 
     def read_crop(self, ref: VideoRef, crop: int) -> np.ndarray:
         return self.readers[ref.shard].read_crop(ref.index, crop)

@@ -213,7 +213,10 @@ def train(
     shards = ShardSet(shards_manifest)
     check_shards(cfg, shards)
     torch.manual_seed(tc["seed"])
-    fwd = build_forward(cfg, int(shards.attrs["feature_dim"]), shards.attrs).to(dist.device)
+    fwd = build_forward(cfg, int(shards.attrs["feature_dim"]), shards.attrs)
+    if fwd.model.spec.feature_norm == "standardize" and state is None:
+        fwd.model.set_feature_statistics(*shards.feature_statistics("train"))
+    fwd = fwd.to(dist.device)
     optimizer = torch.optim.Adam(fwd.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
     drops = tc["lr_drops"] if tc["lr_drops"] is not None else float("inf")
     scheduler = torch.optim.lr_scheduler.LambdaLR(
