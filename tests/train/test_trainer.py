@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from asmp.errors import AsmpError
-from asmp.evaluate.separation import direction_hits
+from asmp.evaluate.separation import direction_hits, sdr_of_batch
 from asmp.train.checkpoint import load_checkpoint, save_checkpoint
 from asmp.train.data import Mixture, ShardSet
 from asmp.train.trainer import apply_preset, build_forward, make_sampler, train
@@ -88,10 +88,11 @@ def test_checkpoint_with_a_pickled_object_is_refused(tmp_path):
 
 
 def test_training_fits_the_four_training_clips(overfit_run, synth_shards):
-    """300 steps on the 4 training clips: the co-separation error of the training
-    mixtures falls well below the untrained model's and the objects' directions are
-    predicted far above chance (issue 7's +6 dB / 90% targets are not reached yet)."""
+    """Issue 7's overfitting check: 300 steps on the 4 training clips raise the SDR of the
+    training mixtures by at least 6 dB over the mixture and predict the objects'
+    directions in more than 90% of their windows (model in eval mode)."""
     state = load_checkpoint(overfit_run)
+    assert state["step"] == 300
     shards = ShardSet(synth_shards)
     sampler = make_sampler(state["config"], shards, "train")
     pairs = [
@@ -101,17 +102,12 @@ def test_training_fits_the_four_training_clips(overfit_run, synth_shards):
     ]
     assert len(pairs) >= 4
     batch = sampler.batch(pairs)
-    result = {}
-    for name, weights in (("untrained", None), ("trained", state["model"])):
-        torch.manual_seed(0)
-        fwd = build_forward(state["config"], int(shards.attrs["feature_dim"]), shards.attrs)
-        if weights is not None:
-            fwd.model.load_state_dict(weights)
-        fwd.eval()
-        with torch.no_grad():
-            out = fwd(batch)
-        result[name] = (out.terms, direction_hits(out.direction_logits, batch).mean())
-    (before, _), (after, accuracy) = result["untrained"], result["trained"]
-    assert after["coseparation"] < 0.6 * before["coseparation"], (before, after)
-    assert after["direction"] < 0.5 * before["direction"], (before, after)
-    assert accuracy > 0.5  # chance: 1/27 of the object classes
+    fwd = build_forward(state["config"], int(shards.attrs["feature_dim"]), shards.attrs)
+    fwd.model.load_state_dict(state["model"])
+    fwd.eval()
+    with torch.no_grad():
+        out = fwd(batch, losses=False)
+    est, mix = sdr_of_batch(out, batch, fwd.hop, fwd.crop_samples)
+    assert np.all(np.isfinite(est)) and est.shape == mix.shape == (2 * len(pairs),)
+    assert est.mean() - mix.mean() >= 6.0, (est, mix)
+    assert direction_hits(out.direction_logits, batch).mean() > 0.9
