@@ -43,8 +43,11 @@ def test_oracles_rank_above_the_model_and_the_mixture(evaluation):
     out, metrics = evaluation
     sep = metrics["separation"]
     model = sep["asmp"]["sdr"]["mean"]
-    for oracle in ("ideal_ratio_mask", "ideal_binary_mask"):
-        assert sep[oracle]["sdr"]["mean"] > max(model, sep["mixture"]["sdr"]["mean"]) + 5
+    # Issue 8: the oracle ratio mask above the trained model, the model above the mixture
+    # (the model fits these training clips: +6 dB on their first crops, test_trainer.py).
+    mixture = sep["mixture"]["sdr"]["mean"]
+    assert sep["ideal_ratio_mask"]["sdr"]["mean"] > model > mixture + 3
+    assert sep["ideal_binary_mask"]["sdr"]["mean"] > model
     assert sep["asmp"]["sdri"]["mean"] == pytest.approx(model - sep["mixture"]["sdr"]["mean"])
     lo, hi = sep["asmp"]["sdr"]["ci95"]
     assert lo <= model <= hi
@@ -110,3 +113,74 @@ def test_cli_arguments():
     )
     assert [str(c) for c in args.checkpoint] == ["a.pt", "b.pt"]
     assert torch.__version__  # torch is importable alongside the CLI
+
+
+def test_probe_crop_takes_the_earliest_crop_holding_the_window():
+    starts = np.array([0, 1, 2, 3, 4])
+    assert protocol.probe_crop(starts, 3, 6) == (0, 3)
+    assert protocol.probe_crop(starts, 5, 6) == (0, 5)
+    assert protocol.probe_crop(starts, 9, 6) == (4, 5)  # the authors' min(w, 5)
+    assert protocol.probe_crop(starts, 10, 6) is None
+    assert protocol.probe_crop(np.array([2, 0]), 1, 6) == (1, 1)
+
+
+class ConstantDirection(torch.nn.Module):
+    """A stand-in model that predicts direction class ``c`` for every slot and window."""
+
+    def __init__(self, c: int, classes: int) -> None:
+        super().__init__()
+        self.c, self.classes = c, classes
+
+    def forward(self, batch, losses=True):
+        V, S = batch.labels.shape
+        logits = torch.zeros(V, S, batch.directions.shape[-1], self.classes)
+        logits[..., self.c] = 1.0
+        return argparse.Namespace(direction_logits=logits)
+
+
+def test_direction_pairs_score_the_named_window_of_the_named_object(
+    train_cfg, train_as_test, tmp_path
+):
+    from asmp.train.data import ShardSet
+    from asmp.train.trainer import make_sampler
+
+    shards = ShardSet(train_as_test)
+    sampler = make_sampler(train_cfg, shards, "test")
+    names = train_cfg["dataset"]["sound_classes"]
+    rows, truth = [], []
+    for i, a in enumerate(sampler.videos):
+        for b in sampler.videos[i + 1 :]:
+            if a.classes & b.classes:
+                continue
+            for w in (1, 3):
+                row, labels = {}, []
+                for u, ref in enumerate((a, b), start=1):
+                    rec = shards.read(ref, ("object_sound_class", "motion_direction28"))
+                    obj = len(rec["object_sound_class"]) - 1  # the last object
+                    row |= {f"video{u}": ref.video_id, f"class{u}": rec["object_sound_class"][obj]}
+                    row[f"window{u}"] = w
+                    labels.append(rec["motion_direction28"][obj, w])
+                rows.append(row)
+                truth += labels
+    # Unscorable: a class the video lacks, and a window beyond the 4-s clips.
+    absent = next(k for k, c in enumerate(names) if c not in sampler.videos[0].classes)
+    rows.append({**rows[0], "class1": absent})
+    rows.append({**rows[0], "window2": 9})
+    path = tmp_path / "direction_pairs.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    pairs = protocol.read_direction_pairs(path)
+    common = int(np.bincount(truth).argmax())
+    model = protocol.Model("const", ConstantDirection(common, 28), train_cfg)
+    got = protocol.score_direction_pairs([model], pairs, sampler, torch.device("cpu"))["const"]
+    assert got["pairs"] == len(pairs) - 2 and got["skipped"] == 2
+    assert got["objects"] == len(truth)
+    assert got["accuracy28"] == pytest.approx(np.mean(np.array(truth) == common))
+    assert got["accuracy28"] not in (0.0, 1.0)  # the windows differ: the check can tell
+    want10 = octant_of(np.array(truth), 28) == octant_of(np.array(common), 28)
+    assert got["accuracy10"] == pytest.approx(want10.mean())
+    (tmp_path / "bad.csv").write_text("video1,class1\nx,notanumber\n")
+    with pytest.raises(AsmpError, match="bad.csv: direction pairs need the columns"):
+        protocol.read_direction_pairs(tmp_path / "bad.csv")

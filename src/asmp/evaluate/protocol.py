@@ -13,6 +13,8 @@
 4. Direction accuracy per object window (log-probabilities averaged over the crops that
    hold the window), for the model's classes and, from 28 classes, the 10-class octants,
    with the majority-class baseline of the train split and a confusion matrix.
+5. Direction test pairs (for ASIW, the authors' 207): one named object window per video,
+   scored on the one mixture of the two crops that hold the windows.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ from tqdm import tqdm
 from asmp.config import Config, load_config
 from asmp.errors import AsmpError
 from asmp.evaluate.metrics import bss_eval_batch
-from asmp.evaluate.separation import direction_assignment, overlap_add, waveforms
+from asmp.evaluate.separation import (
+    direction_assignment,
+    label_predictions,
+    overlap_add,
+    waveforms,
+)
 from asmp.io.hdf5 import atomic_path
 from asmp.preprocess.motion import LATTICE26, direction_class
 from asmp.spectrogram import istft
@@ -50,6 +57,10 @@ PAIR_SEED = 20221128
 BOOTSTRAP = 1000
 #: The authors' ASIW separation pairs, shipped with the project.
 ASIW_PAIRS = Path(__file__).resolve().parents[3] / "data" / "asiw" / "separation_test_pairs.csv"
+#: The authors' ASIW direction pairs (each video's sound class and 1-s window).
+ASIW_DIRECTION_PAIRS = ASIW_PAIRS.with_name("direction_test_pairs.csv")
+#: Mixtures per forward pass when scoring direction pairs.
+DIRECTION_CHUNK = 16
 
 
 @dataclass
@@ -137,6 +148,128 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         w.writerows(rows)
 
 
+@dataclass(frozen=True)
+class DirectionPair:
+    """A direction test item: in video ``videos[u]``, the object of sound class
+    ``classes[u]`` (0-based index into ``dataset.sound_classes``) at its 1-s window
+    ``windows[u]`` (0-based), for u = 0, 1; the two videos are mixed."""
+
+    videos: tuple[str, str]
+    classes: tuple[int, int]
+    windows: tuple[int, int]
+
+
+def read_direction_pairs(path: Path) -> list[DirectionPair]:
+    """Rows ``video1,class1,window1,video2,class2,window2`` (data/asiw/README.md)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    try:
+        return [
+            DirectionPair(
+                (r["video1"], r["video2"]),
+                (int(r["class1"]), int(r["class2"])),
+                (int(r["window1"]), int(r["window2"])),
+            )
+            for r in rows
+        ]
+    except (KeyError, TypeError, ValueError) as err:
+        raise AsmpError(
+            "direction pairs need the columns video1,class1,window1,video2,class2,window2 "
+            f"with integer classes and windows ({type(err).__name__}: {err})",
+            path,
+        ) from None
+
+
+def probe_crop(starts: np.ndarray, window: int, windows_per_crop: int) -> tuple[int, int] | None:
+    """``(crop, window within the crop)`` holding video window ``window``: the crop with the
+    earliest start that holds it (the authors' rule: start at 0 s and move forward a second
+    at a time until the window fits), or None. ``starts`` [C] crop starts in whole seconds."""
+    for c in np.argsort(starts, kind="stable"):
+        k = window - int(starts[c])
+        if 0 <= k < windows_per_crop:
+            return int(c), k
+    return None
+
+
+def score_direction_pairs(
+    models: Sequence[Model],
+    pairs: Sequence[DirectionPair],
+    sampler: MixtureSampler,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Direction accuracy on ``pairs``, per model with a direction network.
+
+    Each video is cropped by :func:`probe_crop`, the two crops are mixed and separated, the
+    slots are matched to the objects (:func:`label_predictions`) and the named object's
+    predicted class at its window is compared with the shard label. A pair whose video is
+    not in the split, has no object of the named class or no crop holding the window is
+    skipped and counted.
+
+    Returns:
+        ``{model: {"pairs", "skipped", "objects", "accuracy{D}", "video1", "video2"
+        [, "accuracy10"]}}`` with D the model's direction classes.
+    """
+    by_id = {v.video_id: v for v in sampler.videos}
+    items: list[tuple[Mixture, list[tuple[int, int, int]]]] = []
+    for pair in pairs:
+        crops, probes = [], []
+        for u, (vid, cls, win) in enumerate(
+            zip(pair.videos, pair.classes, pair.windows, strict=True)
+        ):
+            ref = by_id.get(vid)
+            if ref is None:
+                break
+            rec = sampler.shards.read(ref, ("crop_start", "object_sound_class"))
+            found = probe_crop(
+                rec["crop_start"] // sampler.sample_rate, win, sampler.windows_per_crop
+            )
+            objects = np.flatnonzero(rec["object_sound_class"][: sampler.slots - 1] == cls)
+            if found is None or not objects.size:
+                break
+            crops.append(found[0])
+            probes.append((u, int(objects[0]), found[1]))
+        else:
+            items.append((Mixture(by_id[pair.videos[0]], by_id[pair.videos[1]], *crops), probes))
+    skipped = len(pairs) - len(items)
+    if skipped:
+        log.warning("%d of %d direction pairs cannot be scored in the shards", skipped, len(pairs))
+    found_pred: dict[str, list[tuple[int, int, int]]] = {m.name: [] for m in models}
+    for i in range(0, len(items), DIRECTION_CHUNK):
+        chunk = items[i : i + DIRECTION_CHUNK]
+        batch = sampler.batch([m for m, _ in chunk]).to(device)
+        for m in models:
+            with torch.no_grad():
+                logits = m.forward(batch, losses=False).direction_logits
+            if logits is None:
+                continue
+            pred = label_predictions(logits, batch)
+            for j, (_, probes) in enumerate(chunk):
+                for u, obj, k in probes:
+                    row = 2 * j + u
+                    if batch.window_valid[row, k]:
+                        true = int(batch.directions[row, obj, k])
+                        found_pred[m.name].append((u, int(pred[row, obj, k]), true))
+    result: dict[str, Any] = {}
+    for m in models:
+        got = np.array(found_pred[m.name], dtype=int).reshape(-1, 3)
+        if not got.size:
+            continue
+        n = m.config["model"]["direction_classes"]
+        u, pred, true = got.T
+        entry: dict[str, Any] = {
+            "pairs": len(items),
+            "skipped": skipped,
+            "objects": int(true.size),
+            f"accuracy{n}": float((pred == true).mean()),
+            "video1": float((pred == true)[u == 0].mean()) if (u == 0).any() else float("nan"),
+            "video2": float((pred == true)[u == 1].mean()) if (u == 1).any() else float("nan"),
+        }
+        if n == 28:
+            entry["accuracy10"] = float((octant_of(pred, 28) == octant_of(true, 28)).mean())
+        result[m.name] = entry
+    return result
+
+
 def octant_of(classes: np.ndarray, n_classes: int) -> np.ndarray:
     """Map direction classes to the 10-class scheme: still stays 0, a 28-class direction
     goes to the octant of its lattice vector (zero components count as +), background 9."""
@@ -183,13 +316,15 @@ def evaluate(
     out: str | Path,
     *,
     pairs_file: str | Path | None = None,
+    direction_pairs_file: str | Path | None = None,
     device: str | None = None,
     figures: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run the protocol for every checkpoint; write ``out/pairs.csv``, ``out/scores.csv``
     (per pair and source), ``out/metrics.json``, ``out/report.md`` and figures under
-    ``out/figures/``. Returns the metrics."""
+    ``out/figures/``. ``direction_pairs_file`` (for ASIW by default the authors' list)
+    adds the direction test pairs' scores. Returns the metrics."""
     from asmp.evaluate.report import write_figures, write_report
 
     out = Path(out)
@@ -276,6 +411,11 @@ def evaluate(
     write_csv(out / "scores.csv", rows)
     metrics = _metrics(rows, models, direction, shards, cfg)
     metrics["pairs"] = len(pairs)
+    if direction_pairs_file is None and cfg["dataset"]["name"] == "asiw":
+        direction_pairs_file = ASIW_DIRECTION_PAIRS
+    if direction_pairs_file is not None:
+        probes = read_direction_pairs(Path(direction_pairs_file))
+        metrics["direction_pairs"] = score_direction_pairs(models, probes, sampler, dev)
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2, allow_nan=True))
     figs = write_figures(out / "figures", examples, metrics, checkpoints) if figures else []
@@ -402,6 +542,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output directory: report.md, metrics.json, pairs.csv, scores.csv, figures/",
     )
     p.add_argument("--pairs", type=Path, help="reuse this pairs.csv (video1,video2)")
+    p.add_argument(
+        "--direction-pairs",
+        type=Path,
+        help="direction test pairs CSV (video1,class1,window1,video2,class2,window2; "
+        "default for ASIW: the authors' data/asiw/direction_test_pairs.csv)",
+    )
     p.add_argument("--device", help="torch device (default: a GPU when present)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
 
@@ -414,6 +560,7 @@ def run(args: argparse.Namespace) -> int:
         args.shards,
         args.out,
         pairs_file=args.pairs,
+        direction_pairs_file=args.direction_pairs,
         device=args.device,
         figures=not args.no_figures,
     )

@@ -74,6 +74,28 @@ def render(metrics: dict[str, Any], figures: Sequence[Path] = (), base: Path | N
             if n == 28:
                 row += f" {e['accuracy28']:.3f} | {e['majority28']:.3f} |"
             lines.append(row)
+    probes = metrics.get("direction_pairs", {})
+    if probes:
+        n = metrics["direction_classes"]
+        lines += [
+            "",
+            "## Direction test pairs",
+            "",
+            "One named object window per video of each pair, on the mixture of the two crops "
+            "that hold the windows (for ASIW, the authors' 207 pairs).",
+            "",
+            f"| Model | pairs | skipped | objects | accuracy ({n}) | video 1 | video 2 |"
+            + (" accuracy (10) |" if n == 28 else ""),
+            "|---|---|---|---|---|---|---|" + ("---|" if n == 28 else ""),
+        ]
+        for name, e in probes.items():
+            row = (
+                f"| `{name}` | {e['pairs']} | {e['skipped']} | {e['objects']} | "
+                f"{e[f'accuracy{n}']:.3f} | {e['video1']:.3f} | {e['video2']:.3f} |"
+            )
+            if n == 28:
+                row += f" {e['accuracy10']:.3f} |"
+            lines.append(row)
     if figures:
         lines += ["", "## Figures", ""]
         for fig in figures:

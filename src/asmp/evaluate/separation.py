@@ -71,16 +71,23 @@ def direction_assignment(logits: Tensor, batch: Batch) -> Tensor:
     return permutation_min(cost, batch.valid)[1]
 
 
+def label_predictions(logits: Tensor, batch: Batch) -> Tensor:
+    """Predicted direction class ``[V, S, Wc]`` of each *label* (object ``j`` of the video,
+    then the background) per window: the argmax of the slot that
+    :func:`direction_assignment` matches to it."""
+    perm = direction_assignment(logits, batch)  # slot i -> label perm[i]
+    pred = logits.argmax(-1)  # [V, S, Wc]
+    inverse = torch.argsort(perm, dim=1)  # label j -> slot
+    return pred.gather(1, inverse[:, :, None].expand_as(pred))
+
+
 def direction_predictions(logits: Tensor, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
     """``(predicted, true)`` direction classes of every object window (background slots,
     padding slots and windows outside the video left out), slots matched to objects by
     :func:`direction_assignment`."""
-    perm = direction_assignment(logits, batch)  # slot i -> label perm[i]
-    pred = logits.argmax(-1)  # [V, S, Wc]
-    inverse = torch.argsort(perm, dim=1)  # label j -> slot
-    pred_for_label = pred.gather(1, inverse[:, :, None].expand_as(pred))
+    pred_for_label = label_predictions(logits, batch)
     n_obj = batch.valid.sum(1) - 1
-    is_object = torch.arange(pred.shape[1], device=pred.device)[None] < n_obj[:, None]
+    is_object = torch.arange(pred_for_label.shape[1], device=logits.device)[None] < n_obj[:, None]
     keep = is_object[:, :, None] & batch.window_valid[:, None, :]
     return pred_for_label[keep].cpu().numpy(), batch.directions[keep].cpu().numpy()
 
