@@ -233,7 +233,7 @@ def score_direction_pairs(
     skipped = len(pairs) - len(items)
     if skipped:
         log.warning("%d of %d direction pairs cannot be scored in the shards", skipped, len(pairs))
-    found_pred: dict[str, list[tuple[int, int, int]]] = {m.name: [] for m in models}
+    scored: dict[str, list[tuple[int, int, int]]] = {m.name: [] for m in models}
     for i in range(0, len(items), DIRECTION_CHUNK):
         chunk = items[i : i + DIRECTION_CHUNK]
         batch = sampler.batch([m for m, _ in chunk]).to(device)
@@ -248,10 +248,10 @@ def score_direction_pairs(
                     row = 2 * j + u
                     if batch.window_valid[row, k]:
                         true = int(batch.directions[row, obj, k])
-                        found_pred[m.name].append((u, int(pred[row, obj, k]), true))
+                        scored[m.name].append((u, int(pred[row, obj, k]), true))
     result: dict[str, Any] = {}
     for m in models:
-        got = np.array(found_pred[m.name], dtype=int).reshape(-1, 3)
+        got = np.array(scored[m.name], dtype=int).reshape(-1, 3)
         if not got.size:
             continue
         n = m.config["model"]["direction_classes"]
